@@ -1,0 +1,17 @@
+"""The catalog of every declared warehouse table, one module per schema or source."""
+
+from __future__ import annotations
+
+from finpipe.warehouse.schema import Table
+from finpipe.warehouse.tables import ops, world
+
+ALL_TABLES: tuple[Table, ...] = (*ops.TABLES, *world.TABLES)
+
+
+def by_name(qualified_name: str) -> Table:
+    """The declared table called ``schema.name``."""
+    for table in ALL_TABLES:
+        if table.qualified_name == qualified_name:
+            return table
+    known = ", ".join(t.qualified_name for t in ALL_TABLES)
+    raise KeyError(f"no declared table {qualified_name!r}; declared tables: {known}")
