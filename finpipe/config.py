@@ -1,11 +1,13 @@
 """finpipe's configuration, read from the environment in one place.
 
-| variable                 | default                              | meaning                         |
-|--------------------------|--------------------------------------|---------------------------------|
-| ``FINPIPE_HOME``         | ``./.finpipe``                       | state folder (warehouse, Dagster instance, world, keys) |
-| ``FINPIPE_WAREHOUSE_URL``| ``duckdb:///$FINPIPE_HOME/warehouse.duckdb`` | ``duckdb:///path`` or ``postgresql://user@host:port/db`` |
-| ``FINPIPE_SECRET_KEY``   | generated into ``$FINPIPE_HOME/secret.key`` (mode 0600) on first local use; required with PostgreSQL | Fernet key encrypting tokens at rest |
-| ``FINPIPE_DAGSTER_POSTGRES_URL`` | unset (SQLite instance under ``$FINPIPE_HOME/dagster``) | PostgreSQL URL for the Dagster instance |
+- ``FINPIPE_HOME``: the state folder (warehouse file, Dagster instance, world, keys);
+  default ``./.finpipe``.
+- ``FINPIPE_WAREHOUSE_URL``: ``duckdb:///path.duckdb`` or ``postgresql://user@host:5432/db``;
+  default the DuckDB file ``$FINPIPE_HOME/warehouse.duckdb``.
+- ``FINPIPE_SECRET_KEY``: the Fernet key encrypting tokens at rest; generated into
+  ``$FINPIPE_HOME/secret.key`` (mode 0600) on first local use, required with PostgreSQL.
+- ``FINPIPE_DAGSTER_POSTGRES_URL``: a PostgreSQL URL for the Dagster instance; unset means
+  the SQLite instance under ``$FINPIPE_HOME/dagster``.
 
 Nothing here touches the disk at import time; :func:`load_settings` only reads the
 environment, and the secret key file is created by :meth:`Settings.secret_key` on demand.
@@ -47,8 +49,7 @@ class WarehouseURL:
         """The URL in the form psycopg accepts (``postgresql://...``)."""
         if not self.is_postgres:
             raise ConfigError("psycopg_conninfo is only defined for PostgreSQL warehouses")
-        scheme, _, rest = self.raw.partition("://")
-        return "postgresql://" + rest
+        return "postgresql://" + self.raw.partition("://")[2]
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -140,8 +141,8 @@ class Settings:
             return _validate_key(self._secret_key_env.encode(), "FINPIPE_SECRET_KEY")
         if self.warehouse.is_postgres:
             raise ConfigError(
-                "FINPIPE_SECRET_KEY is required when the warehouse is PostgreSQL; generate one with "
-                "`finpipe secret-key` and set it in every process that runs finpipe"
+                "FINPIPE_SECRET_KEY is required when the warehouse is PostgreSQL; generate one "
+                "with `finpipe secret-key` and set it in every process that runs finpipe"
             )
         path = self.secret_key_file
         if path.exists():

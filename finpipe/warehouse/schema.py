@@ -14,6 +14,11 @@ import pyarrow as pa
 SCHEMAS: tuple[str, ...] = ("raw", "ledger", "recon", "analytics", "compliance", "ops")
 
 
+def quote(name: str) -> str:
+    """A column name as a quoted SQL identifier (column names such as ``date`` are reserved)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Kind(Enum):
     """Logical column types. Money is always integer minor units (cents), never a float."""
 
@@ -157,9 +162,9 @@ class Table:
         cols = []
         for c in self.columns:
             typ = c.duckdb_type() if engine == "duckdb" else c.postgres_type()
-            cols.append(f"    {c.name} {typ}{'' if c.nullable else ' NOT NULL'}")
+            cols.append(f"    {quote(c.name)} {typ}{'' if c.nullable else ' NOT NULL'}")
         if engine == "postgresql" and self.primary_key:
-            cols.append(f"    PRIMARY KEY ({', '.join(self.primary_key)})")
+            cols.append(f"    PRIMARY KEY ({', '.join(map(quote, self.primary_key))})")
         body = ",\n".join(cols)
         return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n{body}\n)"
 
@@ -170,4 +175,6 @@ def col(name: str, kind: Kind, doc: str, *, nullable: bool = True, **kw: int) ->
 
 
 def company_id_column() -> Column:
-    return col("company_id", Kind.TEXT, "finpipe company id (the Dagster partition key)", nullable=False)
+    return col(
+        "company_id", Kind.TEXT, "finpipe company id (the Dagster partition key)", nullable=False
+    )

@@ -11,12 +11,29 @@ COMPANIES = Table(
     columns=(
         company_id_column(),
         col("name", Kind.TEXT, "trading name", nullable=False),
-        col("naics_code", Kind.TEXT, "NAICS 2022 code (2-6 digits) of the main activity", nullable=False),
+        col(
+            "naics_code",
+            Kind.TEXT,
+            "NAICS 2022 code (2-6 digits) of the main activity",
+            nullable=False,
+        ),
         col("country", Kind.TEXT, "ISO 3166-1 alpha-2 country of incorporation", nullable=False),
-        col("home_currency", Kind.TEXT, "ISO 4217 functional currency of the books", nullable=False),
-        col("fiscal_year_start_month", Kind.INT, "month (1-12) the fiscal year starts", nullable=False),
+        col(
+            "home_currency", Kind.TEXT, "ISO 4217 functional currency of the books", nullable=False
+        ),
+        col(
+            "fiscal_year_start_month",
+            Kind.INT,
+            "month (1-12) the fiscal year starts",
+            nullable=False,
+        ),
         col("status", Kind.TEXT, "active | paused | removed", nullable=False),
-        col("created_at", Kind.TIMESTAMP, "when finpipe first registered the company", nullable=False),
+        col(
+            "created_at",
+            Kind.TIMESTAMP,
+            "when finpipe first registered the company",
+            nullable=False,
+        ),
         col("updated_at", Kind.TIMESTAMP, "last change of this row", nullable=False),
     ),
     primary_key=("company_id",),
@@ -29,10 +46,25 @@ CONNECTIONS = Table(
     doc="One row per link between a company and a data provider (an accounting file, a bank consent).",
     columns=(
         company_id_column(),
-        col("provider", Kind.TEXT, "quickbooks | xero | openbanking | berlingroup | aggregator | statement", nullable=False),
-        col("external_id", Kind.TEXT, "the provider's id: QBO realmId, Xero tenantId, consent id, item id, bank account", nullable=False),
+        col(
+            "provider",
+            Kind.TEXT,
+            "quickbooks | xero | openbanking | berlingroup | aggregator | statement",
+            nullable=False,
+        ),
+        col(
+            "external_id",
+            Kind.TEXT,
+            "the provider's id: QBO realmId, Xero tenantId, consent id, item id, bank account",
+            nullable=False,
+        ),
         col("display_name", Kind.TEXT, "what the provider calls this file or account"),
-        col("status", Kind.TEXT, "active | needs_reauth | degraded | paused | removed", nullable=False),
+        col(
+            "status",
+            Kind.TEXT,
+            "active | needs_reauth | degraded | paused | removed",
+            nullable=False,
+        ),
         col("status_reason", Kind.TEXT, "why the status is what it is (no secrets)"),
         col("created_at", Kind.TIMESTAMP, "when the connection was made", nullable=False),
         col("updated_at", Kind.TIMESTAMP, "last change of this row", nullable=False),
@@ -48,7 +80,12 @@ QUARANTINE = Table(
     doc="Records rejected by a parser or a load, with the reason; never silently dropped.",
     columns=(
         company_id_column(),
-        col("source", Kind.TEXT, "where the record came from (provider/entity or file)", nullable=False),
+        col(
+            "source",
+            Kind.TEXT,
+            "where the record came from (provider/entity or file)",
+            nullable=False,
+        ),
         col("record_id", Kind.TEXT, "the record's id in its source, or file:line", nullable=False),
         col("field", Kind.TEXT, "the offending field, if one is to blame"),
         col("reason", Kind.TEXT, "what is wrong and what to do", nullable=False),

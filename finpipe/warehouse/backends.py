@@ -1,0 +1,342 @@
+"""The two storage engines behind :class:`finpipe.warehouse.Warehouse`.
+
+Both expose the same small set of primitives; the facade does all checking, so an engine
+only moves Arrow data in and out and runs SQL inside one transaction per call:
+
+* DuckDB: the Arrow table is registered as a view and inserted by the engine's own
+  Arrow scan (zero copy).
+* PostgreSQL: SQLAlchemy (psycopg 3) for DDL and statements; bulk data moves with
+  ``COPY ... FROM STDIN`` / ``COPY ... TO STDOUT`` in CSV, encoded and decoded by Arrow's
+  C++ CSV codec so no Python loop touches a row.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from finpipe.config import WarehouseURL
+from finpipe.warehouse.errors import WarehouseConnectionError, WarehouseError
+from finpipe.warehouse.schema import SCHEMAS, Table, quote
+
+
+class Backend(Protocol):
+    engine: str
+
+    def ensure_tables(self, tables: Sequence[Table]) -> None: ...
+    def read_arrow(self, table: Table, where: str, params: Sequence[Any]) -> pa.Table: ...
+    def query_arrow(self, sql: str, params: Sequence[Any]) -> pa.Table: ...
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def write(
+        self,
+        table: Table,
+        data: pa.Table,
+        *,
+        delete_where: str | None = None,
+        delete_params: Sequence[Any] = (),
+        replace_keys: bool = False,
+    ) -> tuple[int, int]: ...
+    def close(self) -> None: ...
+
+
+def _ident_list(names: Sequence[str]) -> str:
+    return ", ".join(map(quote, names))
+
+
+def _key_join(table: Table, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{quote(k)} = {right}.{quote(k)}" for k in table.primary_key)
+
+
+# ----------------------------------------------------------------------------- DuckDB
+
+
+class DuckDBBackend:
+    """A DuckDB file. Connections are opened per call so other processes (the Dagster UI,
+    parallel runs) can take the file's lock in between; a busy lock is retried."""
+
+    engine = "duckdb"
+
+    def __init__(self, url: WarehouseURL, lock_timeout: float = 60.0) -> None:
+        assert url.path is not None
+        self.path: Path = url.path
+        self.lock_timeout = lock_timeout
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        import duckdb
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise WarehouseConnectionError(
+                        f"cannot open DuckDB warehouse {self.path}: {exc}. Another process may "
+                        "hold it; DuckDB allows one writer process at a time"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    def ensure_tables(self, tables: Sequence[Table]) -> None:
+        with self._connect() as con:
+            for schema in SCHEMAS:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for table in tables:
+                con.execute(table.ddl("duckdb"))
+                existing = {
+                    row[0]
+                    for row in con.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = ? AND table_name = ?",
+                        [table.schema, table.name],
+                    ).fetchall()
+                }
+                for column in table.columns:
+                    if column.name not in existing:
+                        con.execute(
+                            f"ALTER TABLE {table.qualified_name} "
+                            f"ADD COLUMN {quote(column.name)} {column.duckdb_type()}"
+                        )
+
+    def read_arrow(self, table: Table, where: str, params: Sequence[Any]) -> pa.Table:
+        sql = f"SELECT {_ident_list(table.column_names)} FROM {table.qualified_name} {where}"
+        return self.query_arrow(sql, params)
+
+    def query_arrow(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        with self._connect() as con:
+            return con.sql(sql.replace("%s", "?"), params=list(params)).to_arrow_table()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._connect() as con:
+            con.execute(sql.replace("%s", "?"), list(params))
+
+    def write(
+        self,
+        table: Table,
+        data: pa.Table,
+        *,
+        delete_where: str | None = None,
+        delete_params: Sequence[Any] = (),
+        replace_keys: bool = False,
+    ) -> tuple[int, int]:
+        cols = _ident_list(table.column_names)
+        with self._connect() as con:
+            con.register("_finpipe_incoming", data)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                deleted = 0
+                if delete_where is not None:
+                    deleted = con.execute(
+                        f"DELETE FROM {table.qualified_name} WHERE {delete_where}".replace(
+                            "%s", "?"
+                        ),
+                        list(delete_params),
+                    ).fetchone()[0]
+                if replace_keys:
+                    deleted = con.execute(
+                        f"DELETE FROM {table.qualified_name} AS t USING _finpipe_incoming AS s "
+                        f"WHERE {_key_join(table, 't', 's')}"
+                    ).fetchone()[0]
+                con.execute(
+                    f"INSERT INTO {table.qualified_name} ({cols}) "
+                    f"SELECT {cols} FROM _finpipe_incoming"
+                )
+                con.execute("COMMIT")
+            except Exception as exc:
+                con.execute("ROLLBACK")
+                raise WarehouseError(f"writing {table.qualified_name} failed: {exc}") from exc
+            finally:
+                con.unregister("_finpipe_incoming")
+        return data.num_rows, int(deleted)
+
+    def close(self) -> None:
+        """Nothing is held open between calls."""
+
+
+# ------------------------------------------------------------------------- PostgreSQL
+
+
+def arrow_to_csv(data: pa.Table) -> bytes:
+    """Arrow → CSV bytes in the dialect ``COPY ... (FORMAT csv)`` reads.
+
+    Every non-null value is quoted, so an empty string ("") and NULL (nothing) stay apart.
+    """
+    sink = io.BytesIO()
+    pacsv.write_csv(data, sink, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+    return sink.getvalue()
+
+
+def csv_to_arrow(payload: bytes, schema: pa.Schema) -> pa.Table:
+    """CSV from ``COPY ... TO STDOUT (FORMAT csv)`` → Arrow with the declared types."""
+    if not payload:
+        return schema.empty_table()
+    table = pacsv.read_csv(
+        io.BytesIO(payload),
+        read_options=pacsv.ReadOptions(column_names=schema.names, block_size=1 << 24),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f.name: f.type for f in schema},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+            timestamp_parsers=[pacsv.ISO8601],
+        ),
+    )
+    return table.cast(schema)
+
+
+class PostgresBackend:
+    """A PostgreSQL database reached through SQLAlchemy + psycopg 3."""
+
+    engine = "postgresql"
+
+    def __init__(self, url: WarehouseURL) -> None:
+        import sqlalchemy as sa
+
+        self.url = url
+        self._engine = sa.create_engine(
+            url.sqlalchemy_url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5, "options": "-c TimeZone=UTC"},
+        )
+
+    @contextmanager
+    def _raw(self) -> Iterator[Any]:
+        """A psycopg connection in a transaction, committed on success."""
+        try:
+            conn = self._engine.raw_connection()
+        except Exception as exc:
+            raise WarehouseConnectionError(
+                f"cannot reach the PostgreSQL warehouse {self.url.redacted()}: "
+                f"{str(exc).splitlines()[0]}. Check FINPIPE_WAREHOUSE_URL and that the server "
+                "is running and accepts connections"
+            ) from None
+        try:
+            yield conn.driver_connection
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    def ensure_tables(self, tables: Sequence[Table]) -> None:
+        with self._raw() as conn, conn.cursor() as cur:
+            # Serialise concurrent first-time setups (parallel runs) on one advisory lock.
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('finpipe.ensure_tables'))")
+            for schema in SCHEMAS:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for table in tables:
+                cur.execute(table.ddl("postgresql"))
+                for column in table.columns:
+                    cur.execute(
+                        f"ALTER TABLE {table.qualified_name} ADD COLUMN IF NOT EXISTS "
+                        f"{quote(column.name)} {column.postgres_type()}"
+                    )
+
+    def read_arrow(self, table: Table, where: str, params: Sequence[Any]) -> pa.Table:
+        sql = f"SELECT {_ident_list(table.column_names)} FROM {table.qualified_name} {where}"
+        with self._raw() as conn, conn.cursor() as cur:
+            buffer = io.BytesIO()
+            with cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", list(params) or None) as copy:
+                for block in copy:
+                    buffer.write(block)
+        return csv_to_arrow(buffer.getvalue(), table.arrow_schema())
+
+    def query_arrow(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        with self._raw() as conn, conn.cursor() as cur:
+            cur.execute(sql, list(params))
+            names = [d.name for d in cur.description or []]
+            rows = cur.fetchall()
+        return pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._raw() as conn, conn.cursor() as cur:
+            cur.execute(sql, list(params))
+
+    def write(
+        self,
+        table: Table,
+        data: pa.Table,
+        *,
+        delete_where: str | None = None,
+        delete_params: Sequence[Any] = (),
+        replace_keys: bool = False,
+    ) -> tuple[int, int]:
+        import psycopg
+
+        try:
+            return self._write(table, data, delete_where, delete_params, replace_keys)
+        except psycopg.Error as exc:
+            # psycopg's message carries the offending line and column of the COPY.
+            detail = " ".join(str(exc).split())
+            raise WarehouseError(f"writing {table.qualified_name} failed: {detail}") from exc
+
+    def _write(
+        self,
+        table: Table,
+        data: pa.Table,
+        delete_where: str | None,
+        delete_params: Sequence[Any],
+        replace_keys: bool,
+    ) -> tuple[int, int]:
+        cols = _ident_list(table.column_names)
+        payload = arrow_to_csv(data)
+        with self._raw() as conn, conn.cursor() as cur:
+            deleted = 0
+            if delete_where is not None:
+                cur.execute(
+                    f"DELETE FROM {table.qualified_name} WHERE {delete_where}", list(delete_params)
+                )
+                deleted = cur.rowcount
+            target = table.qualified_name
+            if replace_keys:
+                # Stage, then replace matching keys: one statement pair, no row loop.
+                cur.execute(
+                    f"CREATE TEMP TABLE _finpipe_incoming (LIKE {table.qualified_name}) "
+                    "ON COMMIT DROP"
+                )
+                target = "_finpipe_incoming"
+            with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                view = memoryview(payload)
+                for start in range(0, len(view), 1 << 20):
+                    copy.write(view[start : start + (1 << 20)])
+            if replace_keys:
+                cur.execute(
+                    f"DELETE FROM {table.qualified_name} AS t USING _finpipe_incoming AS s "
+                    f"WHERE {_key_join(table, 't', 's')}"
+                )
+                deleted = cur.rowcount
+                cur.execute(
+                    f"INSERT INTO {table.qualified_name} ({cols}) "
+                    f"SELECT {cols} FROM _finpipe_incoming"
+                )
+        return data.num_rows, int(deleted)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def open_backend(url: WarehouseURL) -> Backend:
+    """The backend for ``url``; PostgreSQL is checked for reachability right away."""
+    if url.is_postgres:
+        backend = PostgresBackend(url)
+        backend.execute("SELECT 1")
+        return backend
+    return DuckDBBackend(url)
