@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from finpipe.config import Settings, WarehouseURL, parse_warehouse_url
 from finpipe.warehouse.backends import Backend, open_backend
@@ -80,6 +81,9 @@ class Warehouse:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _arrow(self, table: Table, frame: pl.DataFrame) -> pa.Table:
+        return to_arrow(table, frame, exact=self._backend.engine != "duckdb")
+
     # ------------------------------------------------------------------ reads
 
     def read(
@@ -139,7 +143,7 @@ class Warehouse:
         check_partition(table, company_id, shaped)
         written, replaced = self._backend.write(
             table,
-            to_arrow(table, shaped),
+            self._arrow(table, shaped),
             delete_where=f"{quote(table.partition_column or '')} = %s",
             delete_params=[company_id],
         )
@@ -148,7 +152,9 @@ class Warehouse:
     def replace_all(self, table: Table, frame: pl.DataFrame) -> WriteResult:
         """Replace the whole content of ``table`` with ``frame``, atomically."""
         shaped = conform(table, frame)
-        written, replaced = self._backend.write(table, to_arrow(table, shaped), delete_where="TRUE")
+        written, replaced = self._backend.write(
+            table, self._arrow(table, shaped), delete_where="TRUE"
+        )
         return WriteResult(table.qualified_name, written, replaced)
 
     def upsert(
@@ -167,5 +173,7 @@ class Warehouse:
         shaped = conform(table, frame)
         if shaped.is_empty():
             return WriteResult(table.qualified_name, 0, 0)
-        written, replaced = self._backend.write(table, to_arrow(table, shaped), replace_keys=True)
+        written, replaced = self._backend.write(
+            table, self._arrow(table, shaped), replace_keys=True
+        )
         return WriteResult(table.qualified_name, written, replaced)
