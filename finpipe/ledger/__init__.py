@@ -1,0 +1,1 @@
+"""The unified ledger (no Dagster): journal lines, documents, bank lines, contacts."""
