@@ -1,0 +1,49 @@
+"""The code location loads, quickly, with the expected assets, checks, jobs and sensors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+
+from finpipe.definitions import defs as load_defs
+from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
+
+
+def test_definitions_load_with_expected_objects() -> None:
+    defs = load_defs()
+    repo = defs.get_repository_def()
+    keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
+    expected = {"ops/companies", "ops/connections"} | {f"raw/{t.name}" for t in WORLD_TABLES}
+    assert expected <= keys
+    assert {"register_companies", "finpipe_main"} <= {j.name for j in repo.get_all_jobs()}
+    assert "company_partitions_sensor" in {s.name for s in repo.sensor_defs}
+    checks = {c.name for c in repo.asset_graph.asset_check_keys}
+    assert "world_books_balance" in checks
+    for key in repo.asset_graph.get_all_asset_keys():
+        node = repo.asset_graph.get(key)
+        assert node.description, f"{key.to_user_string()} has no description"
+        assert node.group_name != "default", f"{key.to_user_string()} has no group"
+
+
+def test_world_assets_are_partitioned_by_company() -> None:
+    repo = load_defs().get_repository_def()
+    node = repo.asset_graph.get(dg.AssetKey(["raw", "world_bank_lines"]))
+    assert isinstance(node.partitions_def, dg.DynamicPartitionsDefinition)
+    assert node.partitions_def.name == "company"
+
+
+def test_loading_the_code_location_is_fast_and_lazy() -> None:
+    # great_expectations takes ~5 s to import: it must only be imported inside checks.
+    code = (
+        "import sys, time; t = time.perf_counter();"
+        "from finpipe.definitions import defs; defs();"
+        "print(time.perf_counter() - t, 'great_expectations' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    seconds, imported_ge = float(out[-2]), out[-1] == "True"
+    assert not imported_ge
+    assert seconds < 15, f"loading the definitions took {seconds:.1f}s"

@@ -1,0 +1,134 @@
+"""Partitioned materializations on both instance kinds, against both warehouse engines."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from finpipe.companies import partition_changes
+from finpipe.config import load_settings
+from finpipe.definitions import defs as load_defs
+from finpipe.instance import POOL_LIMITS, apply_pool_limits, prepare_dagster_home
+from finpipe.sandbox.world import load_world
+from finpipe.warehouse import Warehouse
+from finpipe.warehouse.tables.ops import COMPANIES, CONNECTIONS
+from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
+from finpipe.warehouse.tables.world import WORLD_BANK_LINES, WORLD_DOCUMENTS
+
+
+def _register_and_partition(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+    result = defs.resolve_job_def("register_companies").execute_in_process(instance=instance)
+    assert result.success
+    with Warehouse.from_settings(load_settings()) as wh:
+        registry = wh.read(COMPANIES)
+    changes = partition_changes(instance.get_dynamic_partitions("company"), registry)
+    instance.add_dynamic_partitions("company", list(changes.add))
+    return sorted(instance.get_dynamic_partitions("company"))
+
+
+def _assert_company_landed(company_id: str, world_dir: Path) -> None:
+    world = load_world(world_dir)
+    with Warehouse.from_settings(load_settings()) as wh:
+        for table in (WORLD_DOCUMENTS, WORLD_BANK_LINES):
+            short = table.name.removeprefix("world_")
+            expected = world.table(short).filter(pl.col("company_id") == company_id).collect()
+            landed = wh.read(table, company_id=company_id)
+            assert landed.height == expected.height > 0
+            money = "total" if table is WORLD_DOCUMENTS else "amount"
+            assert landed[money].sum() == expected[money].sum()
+            key = list(table.primary_key)
+            assert landed.sort(key).equals(expected.select(table.column_names).sort(key))
+
+
+def _run_main(
+    defs: dg.Definitions, instance: dg.DagsterInstance, company: str
+) -> dg.ExecuteInProcessResult:
+    result = defs.resolve_job_def("finpipe_main").execute_in_process(
+        instance=instance, partition_key=company
+    )
+    assert result.success
+    return result
+
+
+@pytest.mark.slow
+def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> None:
+    settings = load_settings()
+    home = prepare_dagster_home(settings)
+    assert (home / "dagster.yaml").read_text().startswith("# finpipe's embedded default")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        defs = load_defs()
+        companies = _register_and_partition(defs, instance)
+        assert len(companies) == 4
+        company = companies[0]
+        result = _run_main(defs, instance, company)
+        checks = result.get_asset_check_evaluations()
+        assert [c.check_name for c in checks] == ["world_books_balance"]
+        assert checks[0].passed
+        _assert_company_landed(company, settings.world_dir)
+        with Warehouse.from_settings(settings) as wh:
+            before = {t.name: wh.count(t) for t in WORLD_TABLES}
+            _run_main(defs, instance, company)
+            after = {t.name: wh.count(t) for t in WORLD_TABLES}
+        assert before == after
+        event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "world_bank_lines"]))
+        assert event is not None and event.asset_materialization is not None
+        assert event.asset_materialization.partition == company
+        meta = event.asset_materialization.metadata
+        assert meta["dagster/row_count"].value == after["world_bank_lines"] > 0
+        assert meta["rows_replaced"].value == after["world_bank_lines"]
+
+
+@pytest.fixture
+def dagster_postgres_url(postgres_server_url: str) -> str:
+    import psycopg
+
+    name = f"finpipe_dagster_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield postgres_server_url.rpartition("/")[0] + "/" + name
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse_url", ["postgresql"], indirect=True)
+def test_postgres_instance_records_runs_and_events(
+    finpipe_home: Path, dagster_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINPIPE_DAGSTER_POSTGRES_URL", dagster_postgres_url)
+    settings = load_settings()
+    home = prepare_dagster_home(settings)
+    assert "postgres_url" in (home / "dagster.yaml").read_text()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        applied = apply_pool_limits(instance)
+        assert applied == POOL_LIMITS
+        assert instance.event_log_storage.get_concurrency_info("xero").slot_count == 5
+        defs = load_defs()
+        company = _register_and_partition(defs, instance)[1]
+        run_id = _run_main(defs, instance, company).run_id
+
+    # A second instance object reads everything back from PostgreSQL.
+    with dg.DagsterInstance.from_config(str(home)) as reread:
+        run = reread.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/partition"] == company
+        materialized = reread.get_materialized_partitions(dg.AssetKey(["raw", "world_documents"]))
+        assert materialized == {company}
+        records = reread.get_records_for_run(run_id).records
+        kinds = {
+            r.event_log_entry.dagster_event_type
+            for r in records
+            if r.event_log_entry.is_dagster_event
+        }
+        assert dg.DagsterEventType.ASSET_MATERIALIZATION in kinds
+        assert dg.DagsterEventType.RUN_SUCCESS in kinds
+    _assert_company_landed(company, settings.world_dir)
+    with Warehouse.from_settings(settings) as wh:
+        assert wh.count(CONNECTIONS) > 0

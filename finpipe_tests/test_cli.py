@@ -1,0 +1,90 @@
+"""The command line, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finpipe.warehouse import Warehouse
+from finpipe.warehouse.tables.ops import COMPANIES
+from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
+
+FINPIPE = str(Path(sys.executable).with_name("finpipe"))
+
+
+def run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FINPIPE_", "DAGSTER_"))}
+    full_env.update({"FINPIPE_HOME": str(home), **env})
+    return subprocess.run(
+        [FINPIPE, *args], capture_output=True, text=True, env=full_env, timeout=600
+    )
+
+
+def test_bad_warehouse_url_is_one_clear_line(tmp_path: Path) -> None:
+    out = run(["warehouse", "init"], tmp_path, FINPIPE_WAREHOUSE_URL="mysql://x/y")
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "error: FINPIPE_WAREHOUSE_URL scheme 'mysql' is not supported: use duckdb:/// or "
+        "postgresql://"
+    )
+
+
+def test_world_generate_prints_counts(tmp_path: Path) -> None:
+    out = run(
+        [
+            "world",
+            "generate",
+            "--companies",
+            "3",
+            "--months",
+            "2",
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path / "w"),
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert f"{manifest['row_counts']['bank_lines']:,} rows" in out.stdout
+    assert "[world]" in out.stderr  # progress lines
+
+
+def test_docs_check_passes_on_the_repo_page() -> None:
+    page = Path(__file__).resolve().parents[1] / "docs" / "tables.md"
+    out = run(["warehouse", "docs", "--check", str(page)], page.parent)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
+    home = tmp_path / "state"
+    args = ["demo", "--companies", "3", "--months", "2", "--seed", "3"]
+    first = run(args, home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "4/5 running finpipe_main for 3 companies" in first.stdout
+    assert "Demo finished" in first.stdout
+    with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
+        assert wh.count(COMPANIES) == 3
+        marts = wh.query("SELECT company_id, connections FROM marts.dim_company ORDER BY 1")
+        assert marts.height == 3
+        assert (marts["connections"] >= 2).all()  # an accounting file and a bank account each
+        counts = {t.name: wh.count(t) for t in WORLD_TABLES}
+    manifest = json.loads((home / "world" / "manifest.json").read_text())
+    for table, rows in counts.items():
+        assert rows == manifest["row_counts"][table.removeprefix("world_")], table
+    line = next(x for x in first.stdout.splitlines() if "raw.world_bank_lines" in x)
+    assert line.split()[-2] == f"{counts['world_bank_lines']:,}"
+
+    second = run(args, home)
+    assert second.returncode == 0, second.stderr
+    assert "1/5 world: reusing" in second.stdout
+    with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
+        assert {t.name: wh.count(t) for t in WORLD_TABLES} == counts
+    assert (home / "dagster" / "dagster.yaml").exists()
