@@ -50,7 +50,11 @@ def _run_job(defs, instance, job_name: str, partition_key: str | None = None) ->
     started = time.monotonic()
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
-        instance=instance, partition_key=partition_key, raise_on_error=False
+        instance=instance,
+        partition_key=partition_key,
+        raise_on_error=False,
+        # Step-by-step event logs belong in the UI; the console keeps the demo's own lines.
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     if not result.success:
         failures = [

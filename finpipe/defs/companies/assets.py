@@ -1,7 +1,5 @@
 """``ops/companies`` and ``ops/connections``: the tenant registry."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg

@@ -1,7 +1,5 @@
 """Keeps the ``company`` dynamic partitions in step with ``ops.companies``."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from finpipe.companies import partition_changes

@@ -1,10 +1,10 @@
 """The dbt marts (``dbt/``) as Dagster assets, downstream of the tables they read."""
 
-from __future__ import annotations
-
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -57,6 +57,19 @@ def finpipe_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         yield from dbt.cli(["build"], context=context).stream()
 
 
+def _dbt_executable() -> str:
+    # The dbt installed beside this interpreter (the project's .venv), even when the venv's
+    # bin folder is not on PATH (e.g. `.venv/bin/finpipe demo`).
+    local = Path(sys.executable).with_name("dbt")
+    return str(local) if local.exists() else "dbt"
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(resources={"dbt": DbtCliResource(project_dir=dbt_project)})
+    # A module with a @definitions function contributes only what that function returns.
+    return dg.Definitions(
+        assets=[finpipe_marts],
+        resources={
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable())
+        },
+    )

@@ -4,8 +4,6 @@ These tables are the world as generated, including its ground truth; the connect
 later stages rebuild the books from the sandbox APIs, and accuracy checks compare the two.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 import polars as pl
 

@@ -1,7 +1,5 @@
 """Checks on the landed world: the generated books must be true double entry."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from finpipe.defs.metadata import markdown_preview
