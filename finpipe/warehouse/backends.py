@@ -16,6 +16,7 @@ import io
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,16 +35,20 @@ class Backend(Protocol):
     def read_arrow(self, table: Table, where: str, params: Sequence[Any]) -> pa.Table: ...
     def query_arrow(self, sql: str, params: Sequence[Any]) -> pa.Table: ...
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
-    def write(
-        self,
-        table: Table,
-        data: pa.Table,
-        *,
-        delete_where: str | None = None,
-        delete_params: Sequence[Any] = (),
-        replace_keys: bool = False,
-    ) -> tuple[int, int]: ...
+    def write_many(self, ops: Sequence[WriteOp]) -> list[tuple[int, int]]: ...
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    """One table write inside a transaction: optionally delete rows (``delete_where``) or the
+    rows whose keys are in ``data`` (``replace_keys``), then insert ``data``."""
+
+    table: Table
+    data: pa.Table
+    delete_where: str | None = None
+    delete_params: Sequence[Any] = ()
+    replace_keys: bool = False
 
 
 def _ident_list(names: Sequence[str]) -> str:
@@ -126,44 +131,42 @@ class DuckDBBackend:
         with self._connect() as con:
             con.execute(sql.replace("%s", "?"), list(params))
 
-    def write(
-        self,
-        table: Table,
-        data: pa.Table,
-        *,
-        delete_where: str | None = None,
-        delete_params: Sequence[Any] = (),
-        replace_keys: bool = False,
-    ) -> tuple[int, int]:
-        cols = _ident_list(table.column_names)
+    def write_many(self, ops: Sequence[WriteOp]) -> list[tuple[int, int]]:
+        results: list[tuple[int, int]] = []
         with self._connect() as con:
-            con.register("_finpipe_incoming", data)
+            con.execute("BEGIN TRANSACTION")
+            current = ops[0].table.qualified_name if ops else ""
             try:
-                con.execute("BEGIN TRANSACTION")
-                deleted = 0
-                if delete_where is not None:
-                    deleted = con.execute(
-                        f"DELETE FROM {table.qualified_name} WHERE {delete_where}".replace(
-                            "%s", "?"
-                        ),
-                        list(delete_params),
-                    ).fetchone()[0]
-                if replace_keys:
-                    deleted = con.execute(
-                        f"DELETE FROM {table.qualified_name} AS t USING _finpipe_incoming AS s "
-                        f"WHERE {_key_join(table, 't', 's')}"
-                    ).fetchone()[0]
-                con.execute(
-                    f"INSERT INTO {table.qualified_name} ({cols}) "
-                    f"SELECT {cols} FROM _finpipe_incoming"
-                )
+                for op in ops:
+                    current = op.table.qualified_name
+                    results.append(self._write_one(con, op))
                 con.execute("COMMIT")
             except Exception as exc:
                 con.execute("ROLLBACK")
-                raise WarehouseError(f"writing {table.qualified_name} failed: {exc}") from exc
-            finally:
-                con.unregister("_finpipe_incoming")
-        return data.num_rows, int(deleted)
+                raise WarehouseError(f"writing {current} failed: {exc}") from exc
+        return results
+
+    @staticmethod
+    def _write_one(con: Any, op: WriteOp) -> tuple[int, int]:
+        table = op.table
+        cols = _ident_list(table.column_names)
+        con.register("_finpipe_incoming", op.data)
+        try:
+            deleted = 0
+            if op.delete_where is not None:
+                sql = f"DELETE FROM {table.qualified_name} WHERE {op.delete_where}"
+                deleted = con.execute(sql.replace("%s", "?"), list(op.delete_params)).fetchone()[0]
+            if op.replace_keys:
+                deleted = con.execute(
+                    f"DELETE FROM {table.qualified_name} AS t USING _finpipe_incoming AS s "
+                    f"WHERE {_key_join(table, 't', 's')}"
+                ).fetchone()[0]
+            con.execute(
+                f"INSERT INTO {table.qualified_name} ({cols}) SELECT {cols} FROM _finpipe_incoming"
+            )
+        finally:
+            con.unregister("_finpipe_incoming")
+        return op.data.num_rows, int(deleted)
 
     def close(self) -> None:
         """Nothing is held open between calls."""
@@ -270,64 +273,57 @@ class PostgresBackend:
         with self._raw() as conn, conn.cursor() as cur:
             cur.execute(sql, list(params))
 
-    def write(
-        self,
-        table: Table,
-        data: pa.Table,
-        *,
-        delete_where: str | None = None,
-        delete_params: Sequence[Any] = (),
-        replace_keys: bool = False,
-    ) -> tuple[int, int]:
+    def write_many(self, ops: Sequence[WriteOp]) -> list[tuple[int, int]]:
         import psycopg
 
+        current = ops[0].table.qualified_name if ops else ""
         try:
-            return self._write(table, data, delete_where, delete_params, replace_keys)
+            with self._raw() as conn, conn.cursor() as cur:
+                results = []
+                for op in ops:
+                    current = op.table.qualified_name
+                    results.append(self._write_one(cur, op))
+                return results
         except psycopg.Error as exc:
             # psycopg's message carries the offending line and column of the COPY.
             detail = " ".join(str(exc).split())
-            raise WarehouseError(f"writing {table.qualified_name} failed: {detail}") from exc
+            raise WarehouseError(f"writing {current} failed: {detail}") from exc
 
-    def _write(
-        self,
-        table: Table,
-        data: pa.Table,
-        delete_where: str | None,
-        delete_params: Sequence[Any],
-        replace_keys: bool,
-    ) -> tuple[int, int]:
+    @staticmethod
+    def _write_one(cur: Any, op: WriteOp) -> tuple[int, int]:
+        table = op.table
         cols = _ident_list(table.column_names)
-        payload = arrow_to_csv(data)
-        with self._raw() as conn, conn.cursor() as cur:
-            deleted = 0
-            if delete_where is not None:
-                cur.execute(
-                    f"DELETE FROM {table.qualified_name} WHERE {delete_where}", list(delete_params)
-                )
-                deleted = cur.rowcount
-            target = table.qualified_name
-            if replace_keys:
-                # Stage, then replace matching keys: one statement pair, no row loop.
-                cur.execute(
-                    f"CREATE TEMP TABLE _finpipe_incoming (LIKE {table.qualified_name}) "
-                    "ON COMMIT DROP"
-                )
-                target = "_finpipe_incoming"
-            with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-                view = memoryview(payload)
-                for start in range(0, len(view), 1 << 20):
-                    copy.write(view[start : start + (1 << 20)])
-            if replace_keys:
-                cur.execute(
-                    f"DELETE FROM {table.qualified_name} AS t USING _finpipe_incoming AS s "
-                    f"WHERE {_key_join(table, 't', 's')}"
-                )
-                deleted = cur.rowcount
-                cur.execute(
-                    f"INSERT INTO {table.qualified_name} ({cols}) "
-                    f"SELECT {cols} FROM _finpipe_incoming"
-                )
-        return data.num_rows, int(deleted)
+        payload = arrow_to_csv(op.data)
+        deleted = 0
+        if op.delete_where is not None:
+            cur.execute(
+                f"DELETE FROM {table.qualified_name} WHERE {op.delete_where}",
+                list(op.delete_params),
+            )
+            deleted = cur.rowcount
+        target = table.qualified_name
+        if op.replace_keys:
+            # Stage, then replace matching keys: one statement pair, no row loop.
+            cur.execute("DROP TABLE IF EXISTS _finpipe_incoming")
+            cur.execute(
+                f"CREATE TEMP TABLE _finpipe_incoming (LIKE {table.qualified_name}) ON COMMIT DROP"
+            )
+            target = "_finpipe_incoming"
+        with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+            view = memoryview(payload)
+            for start in range(0, len(view), 1 << 20):
+                copy.write(view[start : start + (1 << 20)])
+        if op.replace_keys:
+            cur.execute(
+                f"DELETE FROM {table.qualified_name} AS t USING _finpipe_incoming AS s "
+                f"WHERE {_key_join(table, 't', 's')}"
+            )
+            deleted = cur.rowcount
+            cur.execute(
+                f"INSERT INTO {table.qualified_name} ({cols}) SELECT {cols} FROM _finpipe_incoming"
+            )
+            cur.execute("DROP TABLE _finpipe_incoming")
+        return op.data.num_rows, int(deleted)
 
     def close(self) -> None:
         self._engine.dispose()

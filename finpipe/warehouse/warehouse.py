@@ -12,7 +12,8 @@ Reads return Polars frames with the declared dtypes on both engines.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 
 from finpipe.config import Settings, WarehouseURL, parse_warehouse_url
-from finpipe.warehouse.backends import Backend, open_backend
+from finpipe.warehouse.backends import Backend, WriteOp, open_backend
 from finpipe.warehouse.errors import WarehouseError
 from finpipe.warehouse.frames import check_partition, conform, to_arrow
 from finpipe.warehouse.schema import Table, quote
@@ -137,25 +138,41 @@ class Warehouse:
 
     # ----------------------------------------------------------------- writes
 
-    def replace_partition(self, table: Table, company_id: str, frame: pl.DataFrame) -> WriteResult:
-        """Replace every row of ``company_id`` in ``table`` with ``frame``, atomically."""
+    def _partition_op(self, table: Table, company_id: str, frame: pl.DataFrame) -> WriteOp:
         shaped = conform(table, frame)
         check_partition(table, company_id, shaped)
-        written, replaced = self._backend.write(
+        return WriteOp(
             table,
             self._arrow(table, shaped),
             delete_where=f"{quote(table.partition_column or '')} = %s",
             delete_params=[company_id],
         )
-        return WriteResult(table.qualified_name, written, replaced)
+
+    def _all_op(self, table: Table, frame: pl.DataFrame) -> WriteOp:
+        return WriteOp(table, self._arrow(table, conform(table, frame)), delete_where="TRUE")
+
+    def _upsert_op(self, table: Table, frame: pl.DataFrame, key: Sequence[str] | None) -> WriteOp:
+        if key is not None and tuple(key) != table.primary_key:
+            raise WarehouseError(
+                f"{table.qualified_name}: upsert key {tuple(key)} differs from the declared "
+                f"primary key {table.primary_key}; declare the key on the table instead"
+            )
+        return WriteOp(table, self._arrow(table, conform(table, frame)), replace_keys=True)
+
+    def _run(self, ops: Sequence[WriteOp]) -> list[WriteResult]:
+        results = self._backend.write_many(ops)
+        return [
+            WriteResult(op.table.qualified_name, written, replaced)
+            for op, (written, replaced) in zip(ops, results, strict=True)
+        ]
+
+    def replace_partition(self, table: Table, company_id: str, frame: pl.DataFrame) -> WriteResult:
+        """Replace every row of ``company_id`` in ``table`` with ``frame``, atomically."""
+        return self._run([self._partition_op(table, company_id, frame)])[0]
 
     def replace_all(self, table: Table, frame: pl.DataFrame) -> WriteResult:
         """Replace the whole content of ``table`` with ``frame``, atomically."""
-        shaped = conform(table, frame)
-        written, replaced = self._backend.write(
-            table, self._arrow(table, shaped), delete_where="TRUE"
-        )
-        return WriteResult(table.qualified_name, written, replaced)
+        return self._run([self._all_op(table, frame)])[0]
 
     def upsert(
         self, table: Table, frame: pl.DataFrame, key: Sequence[str] | None = None
@@ -165,15 +182,35 @@ class Warehouse:
         ``key`` defaults to the table's primary key and, if given, must equal it: the key is
         what makes a re-run idempotent, so it is part of the table's declaration.
         """
-        if key is not None and tuple(key) != table.primary_key:
-            raise WarehouseError(
-                f"{table.qualified_name}: upsert key {tuple(key)} differs from the declared "
-                f"primary key {table.primary_key}; declare the key on the table instead"
-            )
-        shaped = conform(table, frame)
-        if shaped.is_empty():
+        op = self._upsert_op(table, frame, key)
+        if op.data.num_rows == 0:
             return WriteResult(table.qualified_name, 0, 0)
-        written, replaced = self._backend.write(
-            table, self._arrow(table, shaped), replace_keys=True
-        )
-        return WriteResult(table.qualified_name, written, replaced)
+        return self._run([op])[0]
+
+    @contextmanager
+    def batch(self) -> Iterator[WriteBatch]:
+        """Several writes committed in one transaction (e.g. synced rows and the cursor that
+        covers them): all land, or none does. Writes run when the block exits cleanly."""
+        pending = WriteBatch(self)
+        yield pending
+        pending.results = self._run(pending.ops) if pending.ops else []
+
+
+class WriteBatch:
+    """Writes collected by :meth:`Warehouse.batch`; each is checked when it is added."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self._warehouse = warehouse
+        self.ops: list[WriteOp] = []
+        self.results: list[WriteResult] = []
+
+    def replace_partition(self, table: Table, company_id: str, frame: pl.DataFrame) -> None:
+        self.ops.append(self._warehouse._partition_op(table, company_id, frame))
+
+    def replace_all(self, table: Table, frame: pl.DataFrame) -> None:
+        self.ops.append(self._warehouse._all_op(table, frame))
+
+    def upsert(self, table: Table, frame: pl.DataFrame) -> None:
+        op = self._warehouse._upsert_op(table, frame, None)
+        if op.data.num_rows:
+            self.ops.append(op)

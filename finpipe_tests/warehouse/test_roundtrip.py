@@ -207,3 +207,25 @@ def test_unreachable_postgres_gives_a_clear_error() -> None:
 def test_malformed_url_gives_config_error() -> None:
     with pytest.raises(ConfigError):
         Warehouse.open("sqlite:///x.db")
+
+
+def test_batch_commits_all_writes_together(wh: Warehouse) -> None:
+    with wh.batch() as batch:
+        batch.replace_partition(SAMPLE, "c1", rows("c1", 4))
+        batch.upsert(CROSS, pl.DataFrame({"group_id": ["cursor"], "n": [4]}))
+    assert [r.rows_written for r in batch.results] == [4, 1]
+    assert wh.count(SAMPLE, "c1") == 4
+    assert wh.read(CROSS).rows() == [("cursor", 4)]
+
+
+def test_batch_failing_late_leaves_everything_as_it_was(wh: Warehouse) -> None:
+    wh.replace_partition(SAMPLE, "c1", rows("c1", 2))
+    wh.upsert(CROSS, pl.DataFrame({"group_id": ["cursor"], "n": [2]}))
+    broken = rows("c2", 3).with_columns(pl.lit("{not json").alias("payload"))
+    with pytest.raises(WarehouseError, match=r"recon\.t_roundtrip"), wh.batch() as batch:
+        batch.replace_partition(SAMPLE, "c1", rows("c1", 5))
+        batch.upsert(CROSS, pl.DataFrame({"group_id": ["cursor"], "n": [5]}))
+        batch.replace_partition(SAMPLE, "c2", broken)
+    assert wh.count(SAMPLE, "c1") == 2
+    assert wh.count(SAMPLE, "c2") == 0
+    assert wh.read(CROSS).rows() == [("cursor", 2)]
