@@ -130,15 +130,25 @@ class Settings:
         return self.home / "secret.key"
 
     def secret_key(self) -> bytes:
-        """The Fernet key encrypting secrets at rest.
+        """The primary Fernet key (the first of :meth:`secret_keys`)."""
+        return self.secret_keys()[0]
 
-        Taken from ``FINPIPE_SECRET_KEY`` when set. Otherwise, for a local DuckDB warehouse,
-        read from (or generated into) ``$FINPIPE_HOME/secret.key`` with mode 0600; with a
-        PostgreSQL warehouse the variable is required, because a key on one machine's disk
-        would make the shared warehouse's secrets unreadable from any other.
+    def secret_keys(self) -> list[bytes]:
+        """The Fernet keys encrypting secrets at rest, newest first.
+
+        Taken from ``FINPIPE_SECRET_KEY`` when set: one key, or several separated by commas
+        while rotating (new first; old ones still decrypt until everything is re-encrypted
+        with ``finpipe secrets rotate``). Otherwise, for a local DuckDB warehouse, read from
+        (or generated into) ``$FINPIPE_HOME/secret.key`` with mode 0600; with a PostgreSQL
+        warehouse the variable is required, because a key on one machine's disk would make
+        the shared warehouse's secrets unreadable from any other.
         """
         if self._secret_key_env:
-            return _validate_key(self._secret_key_env.encode(), "FINPIPE_SECRET_KEY")
+            return [
+                _validate_key(part.strip().encode(), "FINPIPE_SECRET_KEY")
+                for part in self._secret_key_env.split(",")
+                if part.strip()
+            ]
         if self.warehouse.is_postgres:
             raise ConfigError(
                 "FINPIPE_SECRET_KEY is required when the warehouse is PostgreSQL; generate one "
@@ -151,17 +161,17 @@ class Settings:
                 raise ConfigError(
                     f"{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
                 )
-            return _validate_key(path.read_bytes().strip(), str(path))
+            return [_validate_key(path.read_bytes().strip(), str(path))]
         path.parent.mkdir(parents=True, exist_ok=True)
         key = generate_secret_key()
         # O_EXCL: two processes starting at once must not both write a different key.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return _validate_key(path.read_bytes().strip(), str(path))
+            return [_validate_key(path.read_bytes().strip(), str(path))]
         with os.fdopen(fd, "wb") as handle:
             handle.write(key + b"\n")
-        return key
+        return [key]
 
 
 def generate_secret_key() -> bytes:

@@ -83,3 +83,10 @@ def test_malformed_secret_key_is_refused() -> None:
     settings = load_settings({"FINPIPE_SECRET_KEY": "not-a-key"})
     with pytest.raises(ConfigError, match="not a Fernet key"):
         settings.secret_key()
+
+
+def test_several_keys_while_rotating_newest_first() -> None:
+    new, old = generate_secret_key().decode(), generate_secret_key().decode()
+    settings = load_settings({"FINPIPE_SECRET_KEY": f"{new}, {old}"})
+    assert settings.secret_keys() == [new.encode(), old.encode()]
+    assert settings.secret_key() == new.encode()

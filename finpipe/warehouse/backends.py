@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ class Backend(Protocol):
     def query_arrow(self, sql: str, params: Sequence[Any]) -> pa.Table: ...
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
     def write_many(self, ops: Sequence[WriteOp]) -> list[tuple[int, int]]: ...
+    def lock(self, name: str, timeout: float) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
 
 
@@ -167,6 +168,32 @@ class DuckDBBackend:
         finally:
             con.unregister("_finpipe_incoming")
         return op.data.num_rows, int(deleted)
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[None]:
+        """An exclusive lock shared by every process using this DuckDB file (flock)."""
+        import fcntl
+        import hashlib
+
+        folder = self.path.parent / f".{self.path.name}.locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        lock_file = folder / (hashlib.sha256(name.encode()).hexdigest()[:24] + ".lock")
+        deadline = time.monotonic() + timeout
+        with open(lock_file, "a+b") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseError(
+                            f"lock {name!r} still held by another process after {timeout:.0f}s"
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Nothing is held open between calls."""
@@ -324,6 +351,22 @@ class PostgresBackend:
             )
             cur.execute("DROP TABLE _finpipe_incoming")
         return op.data.num_rows, int(deleted)
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[None]:
+        """A session-level advisory lock, held on its own connection for the block."""
+        with self._raw() as conn, conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
+            try:
+                cur.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [name])
+            except Exception as exc:
+                raise WarehouseError(
+                    f"lock {name!r} still held by another process after {timeout:.0f}s"
+                ) from exc
+            try:
+                yield
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [name])
 
     def close(self) -> None:
         self._engine.dispose()

@@ -13,7 +13,7 @@ Reads return Polars frames with the declared dtypes on both engines.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +186,11 @@ class Warehouse:
         if op.data.num_rows == 0:
             return WriteResult(table.qualified_name, 0, 0)
         return self._run([op])[0]
+
+    def lock(self, name: str, timeout: float = 60.0) -> AbstractContextManager[None]:
+        """An exclusive named lock across every process using this warehouse (e.g. one
+        OAuth refresh per connection at a time)."""
+        return self._backend.lock(name, timeout)
 
     @contextmanager
     def batch(self) -> Iterator[WriteBatch]:

@@ -229,3 +229,46 @@ def test_batch_failing_late_leaves_everything_as_it_was(wh: Warehouse) -> None:
     assert wh.count(SAMPLE, "c1") == 2
     assert wh.count(SAMPLE, "c2") == 0
     assert wh.read(CROSS).rows() == [("cursor", 2)]
+
+
+def test_named_lock_is_exclusive_across_handles(warehouse_url: str) -> None:
+    import threading
+
+    order: list[str] = []
+    with Warehouse.open(warehouse_url) as first, Warehouse.open(warehouse_url) as second:
+        entered = threading.Event()
+
+        def contender() -> None:
+            with second.lock("oauth:c1:quickbooks", timeout=10):
+                order.append("second")
+
+        with first.lock("oauth:c1:quickbooks"):
+            thread = threading.Thread(target=contender)
+            thread.start()
+            entered.wait(0.3)
+            order.append("first")
+        thread.join(10)
+        assert order == ["first", "second"]
+        with first.lock("other-name"), second.lock("another-name", timeout=1):
+            pass
+
+
+def test_lock_held_elsewhere_times_out_with_its_name(warehouse_url: str) -> None:
+    import threading
+
+    with Warehouse.open(warehouse_url) as first, Warehouse.open(warehouse_url) as second:
+        errors: list[Exception] = []
+
+        def contender() -> None:
+            try:
+                with second.lock("sync:c1", timeout=0.3):
+                    pass
+            except WarehouseError as exc:
+                errors.append(exc)
+
+        with first.lock("sync:c1"):
+            thread = threading.Thread(target=contender)
+            thread.start()
+            thread.join(10)
+    assert len(errors) == 1
+    assert "lock 'sync:c1' still held" in str(errors[0])

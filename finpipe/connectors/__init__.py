@@ -1,0 +1,1 @@
+"""Provider connectors (no Dagster): OAuth2, rate-limited HTTP, incremental syncs."""
