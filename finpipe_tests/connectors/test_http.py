@@ -87,7 +87,9 @@ def test_5xx_and_timeouts_back_off_then_give_up_clearly() -> None:
 def test_4xx_is_not_retried_and_keeps_provider_text() -> None:
     clock = FakeClock()
     http, session = client([answer(400, "Invalid query: ORDERBY Foo")], clock)
-    with pytest.raises(ProviderError, match="quickbooks answered 400 .*Invalid query: ORDERBY Foo"):
+    with pytest.raises(
+        ProviderError, match=r"quickbooks answered 400 .*Invalid query: ORDERBY Foo"
+    ):
         http.request("GET", "http://x/q")
     assert not session.script and http.counters.calls == 1
 
