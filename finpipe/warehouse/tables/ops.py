@@ -95,4 +95,53 @@ QUARANTINE = Table(
     primary_key=("company_id", "source", "record_id"),
 )
 
-TABLES = (COMPANIES, CONNECTIONS, QUARANTINE)
+SYNC_CURSORS = Table(
+    schema="ops",
+    name="sync_cursors",
+    doc="Where each incremental sync stands, committed in the same transaction as the rows it covers.",
+    columns=(
+        company_id_column(),
+        col("provider", Kind.TEXT, "quickbooks | xero | ...", nullable=False),
+        col(
+            "tenant_id", Kind.TEXT, "QBO realmId / Xero tenant id / consent / item", nullable=False
+        ),
+        col("entity", Kind.TEXT, "entity or endpoint the cursor belongs to", nullable=False),
+        col(
+            "cursor",
+            Kind.TEXT,
+            "provider-specific position: an instant, an offset, an opaque cursor",
+            nullable=False,
+        ),
+        col("updated_at", Kind.TIMESTAMP, "when the cursor last moved", nullable=False),
+    ),
+    primary_key=("company_id", "provider", "tenant_id", "entity"),
+)
+
+OAUTH_TOKENS = Table(
+    schema="ops",
+    name="oauth_tokens",
+    doc="OAuth2 token sets per connection, encrypted at rest (Fernet); never logged.",
+    columns=(
+        company_id_column(),
+        col("provider", Kind.TEXT, "quickbooks | xero | ...", nullable=False),
+        col(
+            "ciphertext",
+            Kind.TEXT,
+            "Fernet token of the JSON token set (access, refresh, scope)",
+            nullable=False,
+        ),
+        col("access_expires_at", Kind.TIMESTAMP, "when the access token expires", nullable=False),
+        col(
+            "refresh_issued_at",
+            Kind.TIMESTAMP,
+            "when the current refresh token was issued",
+            nullable=False,
+        ),
+        col("refresh_expires_at", Kind.TIMESTAMP, "when the refresh token expires if unused"),
+        col("version", Kind.INT, "increments at every rotation", nullable=False),
+        col("updated_at", Kind.TIMESTAMP, "last change", nullable=False),
+    ),
+    primary_key=("company_id", "provider"),
+)
+
+TABLES = (COMPANIES, CONNECTIONS, QUARANTINE, SYNC_CURSORS, OAUTH_TOKENS)
