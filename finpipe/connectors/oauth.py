@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 import requests
@@ -56,8 +59,29 @@ class OAuthApp:
 
     def authorization_url(self, state: str) -> str:
         """The URL a person opens to grant access."""
-        url, _ = self.session(state=state).authorization_url(self.authorize_url)
+        with loopback_transport(self):
+            url, _ = self.session(state=state).authorization_url(self.authorize_url)
         return url
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when every endpoint is on this machine (the sandbox)."""
+        hosts = {urlsplit(u).hostname for u in (self.authorize_url, self.token_url)}
+        return hosts <= {"127.0.0.1", "localhost", "::1"}
+
+
+@contextmanager
+def loopback_transport(app: OAuthApp) -> Iterator[None]:
+    """oauthlib insists on https; allow plain http only when every endpoint is loopback
+    (the sandbox), and only for the duration of the call."""
+    if not app.is_loopback or os.environ.get("OAUTHLIB_INSECURE_TRANSPORT"):
+        yield
+        return
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
 
 
 @dataclass(frozen=True)
@@ -107,13 +131,14 @@ def exchange_code(
     """Trade the redirect URL (carrying ``code``) for a token set."""
     session = app.session()
     try:
-        body = session.fetch_token(
-            app.token_url,
-            authorization_response=authorization_response,
-            client_secret=app.client_secret,
-            include_client_id=False,
-            auth=requests.auth.HTTPBasicAuth(app.client_id, app.client_secret),
-        )
+        with loopback_transport(app):
+            body = session.fetch_token(
+                app.token_url,
+                authorization_response=authorization_response,
+                client_secret=app.client_secret,
+                include_client_id=False,
+                auth=requests.auth.HTTPBasicAuth(app.client_id, app.client_secret),
+            )
     except OAuth2Error as exc:
         raise ConnectorError(
             f"{app.provider} refused the authorization code: {exc.error}"
@@ -263,7 +288,9 @@ class TokenManager:
         """Refresh under the connection's lock. Another process may have refreshed while we
         waited: the stored set is re-read and used if it is newer and still valid."""
         lock = f"oauth:{self.company_id}:{self.app.provider}"
-        seen_version = self._tokens.version if self._tokens else -1
+        if self._tokens is None:
+            self._tokens = self._load()
+        seen_version = self._tokens.version
         with self.store.warehouse.lock(lock):
             stored = self._load()
             now = self.clock()

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -88,7 +88,8 @@ class OAuthServer:
         """``POST token`` with ``grant_type=authorization_code`` or ``refresh_token``."""
         if not self._client_ok(request.headers.get("authorization", "")):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
-        form = await request.form()
+        # application/x-www-form-urlencoded, parsed here rather than adding python-multipart.
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         grant = form.get("grant_type")
         now = self.clock()
         with self._lock:
