@@ -8,6 +8,8 @@
   ``$FINPIPE_HOME/secret.key`` (mode 0600) on first local use, required with PostgreSQL.
 - ``FINPIPE_DAGSTER_POSTGRES_URL``: a PostgreSQL URL for the Dagster instance; unset means
   the SQLite instance under ``$FINPIPE_HOME/dagster``.
+- ``FINPIPE_SANDBOX_URL``: when set (``http://127.0.0.1:PORT``), every provider connector
+  talks to the sandbox at ``<url>/<provider>`` instead of the real service.
 
 Nothing here touches the disk at import time; :func:`load_settings` only reads the
 environment, and the secret key file is created by :meth:`Settings.secret_key` on demand.
@@ -114,6 +116,7 @@ class Settings:
     home: Path
     warehouse: WarehouseURL
     dagster_postgres_url: str | None = None
+    sandbox_url: str | None = None
     _secret_key_env: str | None = None
 
     @property
@@ -201,5 +204,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         home=home,
         warehouse=parse_warehouse_url(url),
         dagster_postgres_url=env.get("FINPIPE_DAGSTER_POSTGRES_URL") or None,
+        sandbox_url=(env.get("FINPIPE_SANDBOX_URL") or "").rstrip("/") or None,
         _secret_key_env=env.get("FINPIPE_SECRET_KEY") or None,
     )

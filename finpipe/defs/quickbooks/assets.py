@@ -1,0 +1,6 @@
+"""raw/quickbooks_*: every quickbooks entity of a company, synced incrementally."""
+
+from finpipe.connectors.providers import accounting_providers
+from finpipe.defs.landing import build_landing_assets
+
+quickbooks_raw = build_landing_assets(accounting_providers()["quickbooks"])
