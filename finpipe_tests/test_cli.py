@@ -68,7 +68,7 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
     args = ["demo", "--companies", "3", "--months", "2", "--seed", "3"]
     first = run(args, home)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "4/5 running finpipe_main for 3 companies" in first.stdout
+    assert "5/6 running finpipe_main for 3 companies" in first.stdout
     assert "Demo finished" in first.stdout
     with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
         assert wh.count(COMPANIES) == 3
@@ -84,7 +84,7 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
 
     second = run(args, home)
     assert second.returncode == 0, second.stderr
-    assert "1/5 world: reusing" in second.stdout
+    assert "1/6 world: reusing" in second.stdout
     with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
         assert {t.name: wh.count(t) for t in WORLD_TABLES} == counts
     assert (home / "dagster" / "dagster.yaml").exists()

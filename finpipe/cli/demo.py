@@ -8,6 +8,7 @@ read back from the warehouse, never taken from what the demo meant to write.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -37,10 +38,10 @@ def _world_is_current(world_dir: Path, spec: WorldSpec) -> bool:
 
 def _ensure_world(settings: Settings, spec: WorldSpec, regenerate: bool) -> None:
     if not regenerate and _world_is_current(settings.world_dir, spec):
-        click.echo(f"1/5 world: reusing {settings.world_dir} (seed {spec.seed})")
+        click.echo(f"1/6 world: reusing {settings.world_dir} (seed {spec.seed})")
         return
     click.echo(
-        f"1/5 world: generating {spec.companies} companies x {spec.months} months "
+        f"1/6 world: generating {spec.companies} companies x {spec.months} months "
         f"(seed {spec.seed}) into {settings.world_dir}"
     )
     generate_world(spec, settings.world_dir, progress=StepPrinter("world"))
@@ -70,9 +71,62 @@ def _run_job(defs, instance, job_name: str, partition_key: str | None = None) ->
     return time.monotonic() - started
 
 
+def _sandbox_environment(
+    settings: Settings, base_url: str, client_id: str, secret: str
+) -> Settings:
+    """Point every connector at the in-process sandbox (unless the user chose otherwise)."""
+    os.environ["FINPIPE_SANDBOX_URL"] = base_url
+    for provider in ("QUICKBOOKS", "XERO"):
+        os.environ.setdefault(f"FINPIPE_{provider}_CLIENT_ID", client_id)
+        os.environ.setdefault(f"FINPIPE_{provider}_CLIENT_SECRET", secret)
+    return load_settings()
+
+
+def _connect_accounting(settings: Settings) -> int:
+    """Authorise every pending QuickBooks/Xero connection through OAuth against the
+    sandbox (auto-approved); connections already active are left as they are."""
+    from finpipe.connectors.connect import connect
+    from finpipe.connectors.oauth import TokenStore
+    from finpipe.connectors.providers import accounting_providers
+    from finpipe.secrets import SecretBox
+    from finpipe.warehouse import Warehouse
+    from finpipe.warehouse.tables.ops import CONNECTIONS
+
+    providers = accounting_providers()
+    connected = 0
+    with Warehouse.from_settings(settings) as wh:
+        pending = wh.read(
+            CONNECTIONS,
+            where="status = 'pending' AND provider IN ('quickbooks', 'xero')",
+            order_by=["company_id", "provider"],
+        )
+        store = TokenStore(wh, SecretBox.from_settings(settings))
+        for company_id, provider_name in (
+            pending.select("company_id", "provider").unique(maintain_order=True).iter_rows()
+        ):
+            provider = providers[provider_name]
+            name = provider_name.upper()
+            client_id = os.environ[f"FINPIPE_{name}_CLIENT_ID"]
+            client_secret = os.environ[f"FINPIPE_{name}_CLIENT_SECRET"]
+            api_base = provider.api_base(settings)
+            connect(
+                lambda redirect, p=provider, i=client_id, c=client_secret: p.make_app(
+                    p.sandbox_base(settings), i, c, redirect
+                ),
+                store,
+                company_id,
+                lambda tokens, params, p=provider, base=api_base: p.discover(base, tokens, params),
+                auto_approve=True,
+                announce=lambda _: None,
+            )
+            connected += 1
+    return connected
+
+
 def _summary(settings: Settings) -> None:
     from finpipe.warehouse import Warehouse
     from finpipe.warehouse.tables.ops import COMPANIES, CONNECTIONS
+    from finpipe.warehouse.tables.raw import TABLES as RAW_TABLES
     from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
 
     with Warehouse.from_settings(settings) as wh:
@@ -89,6 +143,8 @@ def _summary(settings: Settings) -> None:
             """
         )
         counts = {t.qualified_name: wh.count(t) for t in (COMPANIES, CONNECTIONS, *WORLD_TABLES)}
+        for table in RAW_TABLES:
+            counts[table.qualified_name] = wh.count(table)
         counts["marts.dim_company"] = int(wh.query("SELECT count(*) FROM marts.dim_company").item())
     click.echo("\nWhat was built (read back from the warehouse):")
     for name, rows in counts.items():
@@ -122,32 +178,46 @@ def demo(companies: int, months: int, seed: int, regenerate: bool) -> None:
     from finpipe.definitions import defs as load_defs
     from finpipe.defs.partitions import company_partitions
     from finpipe.instance import open_instance
+    from finpipe.sandbox.server import SandboxServer, build_sandbox
     from finpipe.warehouse import Warehouse
     from finpipe.warehouse.tables.ops import COMPANIES
 
-    click.echo(f"2/5 Dagster instance: {settings.dagster_home}")
+    click.echo(f"2/6 Dagster instance: {settings.dagster_home}")
     instance = open_instance(settings)
     defs = load_defs()
 
-    click.echo("3/5 registering companies")
-    _run_job(defs, instance, "register_companies")
-    with Warehouse.from_settings(settings) as wh:
-        registry = wh.read(COMPANIES)
-    assert company_partitions.name is not None
-    existing = instance.get_dynamic_partitions(company_partitions.name)
-    changes = partition_changes(existing, registry)
-    if changes.add:
-        instance.add_dynamic_partitions(company_partitions.name, list(changes.add))
-    for key in changes.delete:
-        instance.delete_dynamic_partition(company_partitions.name, key)
-    keys = sorted(instance.get_dynamic_partitions(company_partitions.name))
+    click.echo("3/6 starting the provider sandbox (QuickBooks, Xero) on loopback")
+    sandbox = build_sandbox(settings.world_dir)
+    server = SandboxServer(sandbox).start()
+    try:
+        creds = sandbox.credentials
+        settings = _sandbox_environment(
+            settings, server.base_url, creds.client_id, creds.client_secret
+        )
+        click.echo(f"  sandbox on {server.base_url}")
 
-    click.echo(f"4/5 running finpipe_main for {len(keys)} companies")
-    for index, key in enumerate(keys, start=1):
-        seconds = _run_job(defs, instance, "finpipe_main", partition_key=key)
-        click.echo(f"  [{index}/{len(keys)}] {key} done in {seconds:.1f}s")
+        click.echo("4/6 registering companies and connecting their accounting files (OAuth)")
+        _run_job(defs, instance, "register_companies")
+        with Warehouse.from_settings(settings) as wh:
+            registry = wh.read(COMPANIES)
+        assert company_partitions.name is not None
+        existing = instance.get_dynamic_partitions(company_partitions.name)
+        changes = partition_changes(existing, registry)
+        if changes.add:
+            instance.add_dynamic_partitions(company_partitions.name, list(changes.add))
+        for key in changes.delete:
+            instance.delete_dynamic_partition(company_partitions.name, key)
+        keys = sorted(instance.get_dynamic_partitions(company_partitions.name))
+        click.echo(f"  {_connect_accounting(settings)} connection(s) authorised")
 
-    click.echo("5/5 building the BI marts (dbt)")
+        click.echo(f"5/6 running finpipe_main for {len(keys)} companies")
+        for index, key in enumerate(keys, start=1):
+            seconds = _run_job(defs, instance, "finpipe_main", partition_key=key)
+            click.echo(f"  [{index}/{len(keys)}] {key} done in {seconds:.1f}s")
+    finally:
+        server.stop()
+
+    click.echo("6/6 building the BI marts (dbt)")
     seconds = _run_job(defs, instance, "build_marts")
     click.echo(f"  marts built in {seconds:.1f}s")
 
