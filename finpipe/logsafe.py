@@ -39,7 +39,7 @@ def install() -> None:
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        if record.name.startswith(_LIBRARY_PREFIXES):
+        if isinstance(record.name, str) and record.name.startswith(_LIBRARY_PREFIXES):
             try:
                 message = record.getMessage()
             except (TypeError, ValueError):

@@ -46,8 +46,19 @@ def prepare_dagster_home(settings: Settings, home: Path | None = None) -> Path:
         config.write_text(text)
     os.environ["DAGSTER_HOME"] = str(target)
     if postgres:
-        os.environ["FINPIPE_DAGSTER_POSTGRES_URL"] = settings.dagster_postgres_url or ""
+        os.environ["FINPIPE_DAGSTER_POSTGRES_URL"] = dagster_postgres_url(
+            settings.dagster_postgres_url or ""
+        )
     return target
+
+
+def dagster_postgres_url(url: str) -> str:
+    """The URL with psycopg2 named as driver: SQLAlchemy 2.1 defaults ``postgresql://`` to
+    psycopg 3, whose server-side parameters break dagster-postgres's ``NOTIFY`` statements."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg2://{rest}"
+    return url
 
 
 def apply_pool_limits(instance: object, limits: dict[str, int] | None = None) -> dict[str, int]:
