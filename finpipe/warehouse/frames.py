@@ -140,5 +140,7 @@ def to_arrow(table: Table, frame: pl.DataFrame, *, exact: bool = True) -> pa.Tab
     encoder for PostgreSQL needs; DuckDB reads Polars' own Arrow layout directly, so its
     writes skip that copy.
     """
-    arrow = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
-    return arrow.cast(table.arrow_schema()) if exact else arrow
+    if not exact:
+        # Polars' own layout (string views) is zero-copy and DuckDB scans it natively.
+        return frame.to_arrow(compat_level=pl.CompatLevel.newest())
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(table.arrow_schema())
