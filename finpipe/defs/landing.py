@@ -1,5 +1,9 @@
-"""Builds the raw landing assets and checks of an accounting provider (QuickBooks, Xero):
-one multi-asset per provider, partitioned by company, in the provider's concurrency pool."""
+"""Builds the raw landing assets of an accounting provider (QuickBooks, Xero): one
+multi-asset per provider, partitioned by company, in the provider's concurrency pool, with
+its Great Expectations checks declared on it (``multi_asset_check`` takes no partitions, so
+the checks run in the sync step, on the partition it has just written)."""
+
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
@@ -7,11 +11,13 @@ import polars as pl
 from finpipe.config import load_settings
 from finpipe.connectors.oauth import TokenManager, TokenStore
 from finpipe.connectors.providers import AccountingProvider
+from finpipe.connectors.report import SyncReport
 from finpipe.defs.metadata import markdown_preview, table_schema
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import ProviderAppResource, WarehouseResource
 from finpipe.quality.expectations import validate_frame
 from finpipe.secrets import SecretBox
+from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.ops import CONNECTIONS
 
 CONNECTIONS_KEY = dg.AssetKey(["ops", "connections"])
@@ -30,7 +36,6 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
             group_name=f"raw_{provider.name}",
             kinds={provider.name, "duckdb", "postgres"},
             deps=[CONNECTIONS_KEY],
-            skippable=True,
             metadata={
                 "dagster/table_name": table.qualified_name,
                 "dagster/column_schema": table_schema(table),
@@ -42,6 +47,7 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"{provider.name}_raw",
         specs=specs,
+        check_specs=landing_check_specs(provider),
         partitions_def=company_partitions,
         can_subset=False,
         pool=provider.name,
@@ -62,18 +68,24 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                 params=[company_id, provider.name],
             )
             if connections.is_empty():
+                # Nothing to sync: the company's slice of every landing table is (rightly)
+                # empty, and the metadata says why.
                 context.log.info(f"{company_id} has no active {provider.name} connection")
-                return
-            api_base = provider.api_base(settings)
-            app = provider_apps.app(provider, settings)
-            tokens = TokenManager(
-                app, TokenStore(wh, SecretBox.from_settings(settings)), company_id
-            )
-            external_ids = connections.get_column("external_id").to_list()
-            report = provider.sync(wh, tokens, company_id, external_ids, api_base)
+                report = SyncReport(provider.name, company_id, sync_id="-")
+                note = f"no active {provider.name} connection"
+            else:
+                api_base = provider.api_base(settings)
+                app = provider_apps.app(provider, settings)
+                tokens = TokenManager(
+                    app, TokenStore(wh, SecretBox.from_settings(settings)), company_id
+                )
+                external_ids = connections.get_column("external_id").to_list()
+                report = provider.sync(wh, tokens, company_id, external_ids, api_base)
+                note = f"synced {', '.join(external_ids)}"
             counts = {
                 entity: wh.count(table, company_id) for entity, table in provider.tables.items()
             }
+            checks = list(landing_check_results(wh, provider, company_id))
         context.log.info(
             f"{provider.name} sync {report.sync_id} of {company_id}: {report.totals()}"
         )
@@ -91,63 +103,56 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                     "cursor_before": ", ".join(str(p.cursor_before) for p in parts) or "-",
                     "cursor_after": ", ".join(str(p.cursor_after) for p in parts) or "-",
                     "sync_id": report.sync_id,
+                    "note": note,
                     "sync_calls_total": report.calls,
                     "token_refreshes": report.token_refreshes,
                 },
             )
+        yield from checks
 
     return _assets
 
 
-def build_landing_checks(provider: AccountingProvider) -> dg.AssetChecksDefinition:
-    """Great Expectations on every landing table of the provider: declared columns in
-    order, non-null keys and payloads, unique (tenant, source id)."""
-    specs = [
+CHECK_NAME = "landing_expectations"
+
+
+def landing_check_specs(provider: AccountingProvider) -> list[dg.AssetCheckSpec]:
+    """Great Expectations on every landing table, evaluated inside the sync step (so they
+    see exactly the partition just written): declared columns in order, non-null keys and
+    payloads, unique (tenant, source id)."""
+    return [
         dg.AssetCheckSpec(
-            name="landing_expectations",
+            name=CHECK_NAME,
             asset=landing_key(provider, entity),
-            description="declared columns, non-null keys, unique (tenant, source id)",
+            description="declared columns in order, non-null keys, unique (tenant, source id)",
         )
         for entity in provider.tables
     ]
 
-    @dg.multi_asset_check(
-        name=f"{provider.name}_raw_expectations",
-        specs=specs,
-        partitions_def=company_partitions,
-        can_subset=True,
-    )
-    def _checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
-        company_id = context.partition_key
-        with warehouse.open() as wh:
-            for entity, table in provider.tables.items():
-                key = landing_key(provider, entity)
-                if (
-                    dg.AssetCheckKey(key, "landing_expectations")
-                    not in context.selected_asset_check_keys
-                ):
-                    continue
-                frame = wh.read(table, company_id=company_id)
-                outcomes = validate_frame(table, frame)
-                failed = [o for o in outcomes if not o.success]
-                report = pl.DataFrame(
-                    {
-                        "expectation": [o.expectation for o in outcomes],
-                        "column": [o.column for o in outcomes],
-                        "success": [o.success for o in outcomes],
-                        "unexpected": [o.unexpected_count for o in outcomes],
-                        "examples": [str(o.examples) for o in outcomes],
-                    }
-                )
-                yield dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name="landing_expectations",
-                    passed=not failed,
-                    metadata={
-                        "rows": frame.height,
-                        "failed_expectations": len(failed),
-                        "results": dg.MetadataValue.md(markdown_preview(report, rows=50)),
-                    },
-                )
 
-    return _checks
+def landing_check_results(
+    wh: Warehouse, provider: AccountingProvider, company_id: str
+) -> Iterator[dg.AssetCheckResult]:
+    for entity, table in provider.tables.items():
+        frame = wh.read(table, company_id=company_id)
+        outcomes = validate_frame(table, frame)
+        failed = [o for o in outcomes if not o.success]
+        report = pl.DataFrame(
+            {
+                "expectation": [o.expectation for o in outcomes],
+                "column": [o.column for o in outcomes],
+                "success": [o.success for o in outcomes],
+                "unexpected": [o.unexpected_count for o in outcomes],
+                "examples": [str(o.examples) for o in outcomes],
+            }
+        )
+        yield dg.AssetCheckResult(
+            asset_key=landing_key(provider, entity),
+            check_name=CHECK_NAME,
+            passed=not failed,
+            metadata={
+                "rows": frame.height,
+                "failed_expectations": len(failed),
+                "results": dg.MetadataValue.md(markdown_preview(report, rows=50)),
+            },
+        )

@@ -66,8 +66,18 @@ def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> No
         company = companies[0]
         result = _run_main(defs, instance, company)
         checks = result.get_asset_check_evaluations()
-        assert [c.check_name for c in checks] == ["world_books_balance"]
-        assert checks[0].passed
+        names = sorted({c.check_name for c in checks})
+        assert names == ["landing_expectations", "world_books_balance"]
+        assert all(c.passed for c in checks)
+        # No connection is active yet (the world only registers pending ones): every
+        # landing table of this company is materialized empty, and says why.
+        event = instance.get_latest_materialization_event(
+            dg.AssetKey(["raw", "quickbooks_invoice"])
+        )
+        assert event is not None and event.asset_materialization is not None
+        meta = event.asset_materialization.metadata
+        assert meta["dagster/row_count"].value == 0
+        assert meta["note"].value == "no active quickbooks connection"
         _assert_company_landed(company, settings.world_dir)
         with Warehouse.from_settings(settings) as wh:
             before = {t.name: wh.count(t) for t in WORLD_TABLES}
