@@ -72,6 +72,18 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
     assert "Demo finished" in first.stdout
     with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
         assert wh.count(COMPANIES) == 3
+        accounting = wh.query(
+            "SELECT provider, status, count(*) AS n FROM ops.connections "
+            "WHERE provider IN ('quickbooks', 'xero') GROUP BY 1, 2"
+        )
+        assert set(accounting["status"]) == {"active"}  # every file authorised over OAuth
+        landed = {
+            provider: wh.query(f"SELECT count(*) FROM raw.{provider}_invoice{suffix}").item()
+            for provider, suffix in (("quickbooks", ""), ("xero", "s"))
+        }
+        connected = dict(accounting.select("provider", "n").iter_rows())
+        for provider, rows in landed.items():
+            assert (rows > 0) == (provider in connected), (provider, rows, connected)
         marts = wh.query("SELECT company_id, connections FROM marts.dim_company ORDER BY 1")
         assert marts.height == 3
         assert (marts["connections"] >= 2).all()  # an accounting file and a bank account each

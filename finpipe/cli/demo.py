@@ -126,37 +126,46 @@ def _connect_accounting(settings: Settings) -> int:
 def _summary(settings: Settings) -> None:
     from finpipe.warehouse import Warehouse
     from finpipe.warehouse.tables.ops import COMPANIES, CONNECTIONS
-    from finpipe.warehouse.tables.raw import TABLES as RAW_TABLES
+    from finpipe.warehouse.tables.raw import QUICKBOOKS_TABLES, XERO_TABLES
     from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
+    from finpipe.warehouse.tables.world import WORLD_BANK_LINES, WORLD_DOCUMENTS
+
+    def company_counts(wh: Warehouse, tables) -> dict[str, int]:
+        union = " UNION ALL ".join(f"SELECT company_id FROM {t.qualified_name}" for t in tables)
+        frame = wh.query(f"SELECT company_id, count(*) AS n FROM ({union}) x GROUP BY company_id")
+        return dict(frame.iter_rows())
 
     with Warehouse.from_settings(settings) as wh:
-        per_company = wh.query(
-            """
-            SELECT c.company_id, c.name, c.naics_code, c.home_currency,
-                   (SELECT count(*) FROM raw.world_documents d
-                     WHERE d.company_id = c.company_id) AS documents,
-                   (SELECT count(*) FROM raw.world_bank_lines b
-                     WHERE b.company_id = c.company_id) AS bank_lines,
-                   (SELECT count(*) FROM ops.connections x
-                     WHERE x.company_id = c.company_id) AS connections
-            FROM ops.companies c ORDER BY c.company_id
-            """
-        )
+        registry = wh.read(COMPANIES)
         counts = {t.qualified_name: wh.count(t) for t in (COMPANIES, CONNECTIONS, *WORLD_TABLES)}
-        for table in RAW_TABLES:
-            counts[table.qualified_name] = wh.count(table)
         counts["marts.dim_company"] = int(wh.query("SELECT count(*) FROM marts.dim_company").item())
+        docs = company_counts(wh, [WORLD_DOCUMENTS])
+        bank = company_counts(wh, [WORLD_BANK_LINES])
+        qbo = company_counts(wh, QUICKBOOKS_TABLES.values())
+        xero = company_counts(wh, XERO_TABLES.values())
+        active = wh.query(
+            "SELECT provider, count(*) AS n FROM ops.connections WHERE status = 'active' "
+            "GROUP BY provider ORDER BY provider"
+        )
     click.echo("\nWhat was built (read back from the warehouse):")
     for name, rows in counts.items():
         click.echo(f"  {name:<28} {rows:>10,} rows")
-    click.echo("\nPer company:")
     click.echo(
-        f"  {'company':<10} {'name':<32} {'NAICS':<7} {'ccy':<4} {'docs':>8} {'bank lines':>11}"
+        f"  {'raw.quickbooks_* (18 tables)':<28} {sum(qbo.values()):>10,} rows"
+        f"\n  {'raw.xero_* (14 tables)':<28} {sum(xero.values()):>10,} rows"
     )
-    for row in per_company.iter_rows(named=True):
+    click.echo("  active connections: " + ", ".join(f"{p} {n}" for p, n in active.iter_rows()))
+    click.echo("\nPer company (world documents and bank lines; records landed from each API):")
+    click.echo(
+        f"  {'company':<15} {'name':<30} {'NAICS':<7} {'ccy':<4} {'docs':>7} "
+        f"{'bank lines':>10} {'QuickBooks':>10} {'Xero':>7}"
+    )
+    for row in registry.iter_rows(named=True):
+        cid = row["company_id"]
         click.echo(
-            f"  {row['company_id']:<10} {row['name'][:32]:<32} {row['naics_code']:<7} "
-            f"{row['home_currency']:<4} {row['documents']:>8,} {row['bank_lines']:>11,}"
+            f"  {cid:<15} {row['name'][:30]:<30} {row['naics_code']:<7} "
+            f"{row['home_currency']:<4} {docs.get(cid, 0):>7,} {bank.get(cid, 0):>10,} "
+            f"{qbo.get(cid, 0):>10,} {xero.get(cid, 0):>7,}"
         )
     click.echo(f"\nWarehouse: {settings.warehouse.redacted()}")
     click.echo(f"Dagster instance: {settings.dagster_home} (open it with `make ui`)")
@@ -210,7 +219,10 @@ def demo(companies: int, months: int, seed: int, regenerate: bool) -> None:
         keys = sorted(instance.get_dynamic_partitions(company_partitions.name))
         click.echo(f"  {_connect_accounting(settings)} connection(s) authorised")
 
-        click.echo(f"5/6 running finpipe_main for {len(keys)} companies")
+        click.echo(
+            f"5/6 running finpipe_main for {len(keys)} companies (Xero allows 60 calls a "
+            "minute per organisation: a Xero company takes about a minute)"
+        )
         for index, key in enumerate(keys, start=1):
             seconds = _run_job(defs, instance, "finpipe_main", partition_key=key)
             click.echo(f"  [{index}/{len(keys)}] {key} done in {seconds:.1f}s")

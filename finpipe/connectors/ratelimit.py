@@ -82,6 +82,19 @@ class RateLimiter:
             with self._lock:
                 self._in_flight -= 1
 
+    def recent(self, seconds: float) -> int:
+        """Calls recorded in the last ``seconds``."""
+        with self._lock:
+            now = self._clock()
+            return sum(1 for stamp in self._history if stamp > now - seconds)
+
+    def record(self, count: int) -> None:
+        """Count ``count`` calls made now by someone else (they use the same budget)."""
+        if count <= 0:
+            return
+        with self._lock:
+            self._history.extend([self._clock()] * count)
+
     def pause(self, seconds: float) -> None:
         """Stop issuing calls for ``seconds`` (a provider's ``Retry-After``)."""
         with self._lock:

@@ -66,13 +66,10 @@ class XeroRateLimiter(RateLimiter):
         self.others_seen = 0
 
     def observe_minute_remaining(self, remaining: int) -> None:
-        with self._lock:
-            now = self._clock()
-            ours = sum(1 for stamp in self._history if stamp > now - self.minute.seconds)
-            others = (self.minute.limit - remaining) - ours
-            if others > 0:
-                self._history.extend([now] * others)
-                self.others_seen += others
+        others = (self.minute.limit - remaining) - self.recent(self.minute.seconds)
+        if others > 0:
+            self.record(others)
+            self.others_seen += others
 
 
 @dataclass(frozen=True)
