@@ -10,7 +10,7 @@ from finpipe.cli.connect import connect
 from finpipe.cli.demo import demo
 from finpipe.cli.instance import instance, ui
 from finpipe.cli.sandbox import sandbox
-from finpipe.cli.warehouse import secret_key, warehouse
+from finpipe.cli.warehouse import secret_key, secrets, warehouse
 from finpipe.cli.world import world
 from finpipe.errors import FinpipeError
 
@@ -28,6 +28,7 @@ cli.add_command(ui)
 cli.add_command(instance)
 cli.add_command(warehouse)
 cli.add_command(secret_key)
+cli.add_command(secrets)
 cli.add_command(connect)
 cli.add_command(sandbox)
 

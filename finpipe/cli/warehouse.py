@@ -62,3 +62,23 @@ def docs(write_to: Path | None, check_path: Path | None) -> None:
 def secret_key() -> None:
     """Print a new random key for FINPIPE_SECRET_KEY."""
     click.echo(generate_secret_key().decode())
+
+
+@click.group()
+def secrets() -> None:
+    """Secrets stored in the warehouse (OAuth tokens)."""
+
+
+@secrets.command("rotate")
+def rotate() -> None:
+    """Re-encrypt every stored token under the first key of FINPIPE_SECRET_KEY.
+
+    Rotation: set FINPIPE_SECRET_KEY="NEW,OLD", run this, then set it to "NEW"."""
+    from finpipe.connectors.oauth import rotate_token_encryption
+    from finpipe.secrets import SecretBox
+    from finpipe.warehouse import Warehouse
+
+    settings = load_settings()
+    with Warehouse.from_settings(settings) as wh:
+        count = rotate_token_encryption(wh, SecretBox.from_settings(settings))
+    click.echo(f"re-encrypted {count} token set(s) under the newest key")

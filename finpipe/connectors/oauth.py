@@ -315,3 +315,17 @@ class TokenManager:
             self.store.save(self.company_id, self.app.provider, fresh, now)
             self._tokens = fresh
             self.refreshes += 1
+
+
+def rotate_token_encryption(warehouse: Warehouse, box: SecretBox) -> int:
+    """Re-encrypt every stored token set under the newest key; returns how many. Run it
+    after putting a new key first in ``FINPIPE_SECRET_KEY`` (old keys after it), then drop
+    the old keys."""
+    rows = warehouse.read(OAUTH_TOKENS)
+    if rows.is_empty():
+        return 0
+    rotated = rows.with_columns(
+        pl.Series("ciphertext", [box.rotate(c) for c in rows.get_column("ciphertext")])
+    )
+    warehouse.upsert(OAUTH_TOKENS, rotated)
+    return rotated.height

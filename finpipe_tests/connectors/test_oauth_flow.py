@@ -185,3 +185,17 @@ def test_library_debug_logs_are_redacted(caplog: pytest.LogCaptureFixture) -> No
     assert "CODE123" not in caplog.text
     assert "expires_in': 3600" in caplog.text
     assert redact("Authorization: Bearer eyJ.abc") == "Authorization: Bearer ***"
+
+
+def test_key_rotation_re_encrypts_every_token(oauth_server, warehouse: Warehouse) -> None:
+    from finpipe.connectors.oauth import rotate_token_encryption
+    from finpipe.secrets import SecretError
+
+    old_key, new_key = generate_secret_key(), generate_secret_key()
+    store = TokenStore(warehouse, SecretBox([old_key]))
+    tokens = connected(oauth_server, store).tokens
+    assert rotate_token_encryption(warehouse, SecretBox([new_key, old_key])) == 1
+    loaded = TokenStore(warehouse, SecretBox([new_key])).load("cmp_1", "quickbooks")
+    assert loaded is not None and loaded.refresh_token == tokens.refresh_token
+    with pytest.raises(SecretError, match="not in FINPIPE_SECRET_KEY"):
+        store.load("cmp_1", "quickbooks")  # the old key alone no longer reads it
