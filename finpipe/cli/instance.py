@@ -38,6 +38,8 @@ def ui(port: int, host: str) -> None:
     open_instance(settings)
     env = dict(os.environ)
     env.setdefault("FINPIPE_HOME", str(settings.home))
+    # The code server and dbt must come from this environment even when it is not activated.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-m", "finpipe.definitions", "-h", host, "-p", str(port)]
     click.echo(

@@ -60,8 +60,10 @@ def finpipe_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 def _dbt_executable() -> str:
     # The dbt installed beside this interpreter (the project's .venv), even when the venv's
     # bin folder is not on PATH (e.g. `.venv/bin/finpipe demo`).
-    local = Path(sys.executable).with_name("dbt")
-    return str(local) if local.exists() else "dbt"
+    for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
+        if (folder / "dbt").exists():
+            return str(folder / "dbt")
+    return "dbt"
 
 
 @dg.definitions
