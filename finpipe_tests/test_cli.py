@@ -100,3 +100,47 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
     with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
         assert {t.name: wh.count(t) for t in WORLD_TABLES} == counts
     assert (home / "dagster" / "dagster.yaml").exists()
+
+
+@pytest.mark.slow
+def test_ui_serves_the_code_location(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINPIPE_", "DAGSTER_"))}
+    # As a user would run it: the venv is not activated, so its bin folder is not on PATH.
+    env["PATH"] = "/usr/bin:/bin"
+    env["FINPIPE_HOME"] = str(tmp_path)
+    process = subprocess.Popen(
+        [FINPIPE, "ui", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    query = "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } } }"
+    jobs: set[str] = set()
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not jobs:
+            time.sleep(1)
+            try:
+                answer = requests.post(
+                    f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=5
+                ).json()
+            except requests.RequestException:
+                continue
+            nodes = answer["data"]["repositoriesOrError"].get("nodes") or []
+            jobs = {j["name"] for node in nodes for j in node["jobs"]}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    assert {"finpipe_main", "register_companies", "build_marts"} <= jobs
+    assert (tmp_path / "dagster" / "dagster.yaml").exists()
