@@ -38,6 +38,12 @@ class SecretBox:
                 "old key after the new one (comma-separated) until `finpipe secrets rotate` ran"
             ) from None
 
-    def rotate(self, token: str) -> str:
+    def rotate(self, token: str, *, what: str = "a stored secret") -> str:
         """The same secret re-encrypted under the newest key."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise SecretError(
+                f"{what} was encrypted with a key that is not in FINPIPE_SECRET_KEY; keep the "
+                "old key after the new one (comma-separated) while rotating"
+            ) from None

@@ -165,14 +165,22 @@ def refresh_tokens(app: OAuthApp, current: TokenSet, now: dt.datetime) -> TokenS
             f"{app.provider} token refresh failed with HTTP {response.status_code}: "
             f"{_oauth_error(response) or 'no error code'}"
         )
-    return TokenSet.from_response(response.json(), app, now, version=current.version + 1)
+    try:
+        body = response.json()
+    except ValueError:
+        raise ConnectorError(
+            f"{app.provider} token endpoint answered HTTP {response.status_code} without JSON"
+        ) from None
+    return TokenSet.from_response(body, app, now, version=current.version + 1)
 
 
 def _oauth_error(response: requests.Response) -> str | None:
     try:
-        return str(response.json().get("error"))
+        body = response.json()
     except ValueError:
         return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error) if error is not None else None
 
 
 class TokenStore:
@@ -320,12 +328,18 @@ class TokenManager:
 def rotate_token_encryption(warehouse: Warehouse, box: SecretBox) -> int:
     """Re-encrypt every stored token set under the newest key; returns how many. Run it
     after putting a new key first in ``FINPIPE_SECRET_KEY`` (old keys after it), then drop
-    the old keys."""
-    rows = warehouse.read(OAUTH_TOKENS)
-    if rows.is_empty():
-        return 0
-    rotated = rows.with_columns(
-        pl.Series("ciphertext", [box.rotate(c) for c in rows.get_column("ciphertext")])
-    )
-    warehouse.upsert(OAUTH_TOKENS, rotated)
-    return rotated.height
+    the old keys. Each row is re-read and rewritten under its connection's refresh lock, so
+    a refresh running meanwhile is never overwritten with an older token set."""
+    keys = warehouse.read(OAUTH_TOKENS).select("company_id", "provider").rows()
+    for company_id, provider in keys:
+        with warehouse.lock(f"oauth:{company_id}:{provider}"):
+            row = warehouse.read(
+                OAUTH_TOKENS,
+                where="company_id = %s AND provider = %s",
+                params=[company_id, provider],
+            )
+            ciphertext = box.rotate(
+                row.item(0, "ciphertext"), what=f"the {provider} token of {company_id}"
+            )
+            warehouse.upsert(OAUTH_TOKENS, row.with_columns(pl.lit(ciphertext).alias("ciphertext")))
+    return len(keys)

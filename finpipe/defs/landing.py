@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from finpipe.config import load_settings
+from finpipe.connectors.errors import NeedsReauth
 from finpipe.connectors.oauth import TokenManager, TokenStore
 from finpipe.connectors.providers import AccountingProvider
 from finpipe.connectors.report import SyncReport
@@ -64,10 +65,19 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
         with warehouse.open() as wh:
             connections = wh.read(
                 CONNECTIONS,
-                where="company_id = %s AND provider = %s AND status = 'active'",
+                where="company_id = %s AND provider = %s",
                 params=[company_id, provider.name],
             )
-            if connections.is_empty():
+            active = connections.filter(pl.col("status") == "active")
+            broken = connections.filter(pl.col("status").is_in(["needs_reauth", "degraded"]))
+            if active.is_empty() and not broken.is_empty():
+                row = broken.row(0, named=True)
+                raise dg.Failure(
+                    f"{provider.name} connection {row['external_id']} of {company_id} is "
+                    f"{row['status']}: {row['status_reason'] or 'see ops.connections'}",
+                    allow_retries=False,
+                )
+            if active.is_empty():
                 # Nothing to sync: the company's slice of every landing table is (rightly)
                 # empty, and the metadata says why.
                 context.log.info(f"{company_id} has no active {provider.name} connection")
@@ -79,8 +89,12 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                 tokens = TokenManager(
                     app, TokenStore(wh, SecretBox.from_settings(settings)), company_id
                 )
-                external_ids = connections.get_column("external_id").to_list()
-                report = provider.sync(wh, tokens, company_id, external_ids, api_base)
+                external_ids = active.get_column("external_id").to_list()
+                try:
+                    report = provider.sync(wh, tokens, company_id, external_ids, api_base)
+                except NeedsReauth as exc:
+                    # A person must reconnect: retrying would only hammer the token endpoint.
+                    raise dg.Failure(str(exc), allow_retries=False) from exc
                 note = f"synced {', '.join(external_ids)}"
             counts = {
                 entity: wh.count(table, company_id) for entity, table in provider.tables.items()

@@ -356,7 +356,8 @@ class PostgresBackend:
     def lock(self, name: str, timeout: float) -> Iterator[None]:
         """A session-level advisory lock, held on its own connection for the block."""
         with self._raw() as conn, conn.cursor() as cur:
-            cur.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
+            # LOCAL: ends with this block's transaction, never leaks into pooled connections.
+            cur.execute(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
             try:
                 cur.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [name])
             except Exception as exc:

@@ -113,6 +113,8 @@ def test_connect_stores_encrypted_tokens_and_an_active_connection(
     )
     # No secret in logs or reprs.
     assert result.tokens.access_token not in caplog.text
+    assert result.tokens.refresh_token not in caplog.text
+    assert "code=" not in caplog.text or "code=***" in caplog.text
     assert result.tokens.refresh_token not in repr(result)
     assert CLIENT_SECRET not in repr(make_app("http://x")("http://cb"))
 
@@ -138,6 +140,8 @@ def test_concurrent_expiry_refreshes_once_and_rotates(oauth_server, store: Token
         thread.start()
     for thread in threads:
         thread.join(20)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(tokens) == 4  # every caller got a token (a crashed thread would not)
     assert server.refresh_calls == 1
     assert len(set(tokens)) == 1 and tokens[0] != first.access_token
     stored = store.load("cmp_1", "quickbooks")

@@ -91,6 +91,33 @@ def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> No
         assert meta["dagster/row_count"].value == after["world_bank_lines"] > 0
         assert meta["rows_replaced"].value == after["world_bank_lines"]
 
+        # A connection that needs re-authorisation fails the run loudly, without retries.
+        with Warehouse.from_settings(settings) as wh:
+            conn = wh.read(
+                CONNECTIONS,
+                where="company_id = %s AND provider IN ('quickbooks', 'xero')",
+                params=[company],
+            ).row(0, named=True)
+            wh.execute(
+                "UPDATE ops.connections SET status = 'needs_reauth', "
+                "status_reason = 'refresh token refused' WHERE company_id = %s AND provider = %s",
+                [company, conn["provider"]],
+            )
+        failed = defs.resolve_job_def("finpipe_main").execute_in_process(
+            instance=instance, partition_key=company, raise_on_error=False
+        )
+        assert not failed.success
+        messages = [
+            e.event_specific_data.error.message
+            for e in failed.all_events
+            if e.is_step_failure and e.event_specific_data is not None
+        ]
+        assert any(
+            f"{conn['external_id']} of {company} is needs_reauth: refresh token refused" in m
+            for m in messages
+        ), messages
+        assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in failed.all_events)
+
 
 @pytest.fixture
 def dagster_postgres_url(postgres_server_url: str) -> str:

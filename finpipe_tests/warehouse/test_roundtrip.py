@@ -236,7 +236,6 @@ def test_named_lock_is_exclusive_across_handles(warehouse_url: str) -> None:
 
     order: list[str] = []
     with Warehouse.open(warehouse_url) as first, Warehouse.open(warehouse_url) as second:
-        entered = threading.Event()
 
         def contender() -> None:
             with second.lock("oauth:c1:quickbooks", timeout=10):
@@ -245,7 +244,8 @@ def test_named_lock_is_exclusive_across_handles(warehouse_url: str) -> None:
         with first.lock("oauth:c1:quickbooks"):
             thread = threading.Thread(target=contender)
             thread.start()
-            entered.wait(0.3)
+            thread.join(0.3)  # it must still be waiting for the lock
+            assert thread.is_alive()
             order.append("first")
         thread.join(10)
         assert order == ["first", "second"]

@@ -30,6 +30,7 @@ from finpipe.connectors.http import CallCounters, ProviderHTTP, RetryPolicy
 from finpipe.connectors.oauth import OAuthApp, TokenManager, TokenSet
 from finpipe.connectors.ratelimit import RateLimiter, Window
 from finpipe.connectors.xero.parse import validation_messages
+from finpipe.logsafe import redact
 
 PROVIDER = "xero"
 REAL_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
@@ -144,17 +145,18 @@ def error_text(response: requests.Response) -> str:
     Validation errors (400) list ``Elements[].ValidationErrors[].Message``; 401/403 answers
     are problem documents (``Title``/``Detail``, e.g. ``TokenExpired: ...``); 404 is plain
     text ("The resource you're looking for cannot be found")."""
+    # Error text ends up in exceptions and run logs: it goes through the secret redactor.
     try:
         body = payloads.loads(response.content)
     except ValueError:
         text = response.text.strip()
-        return text[:500] or f"HTTP {response.status_code} with an empty body"
+        return redact(text[:500]) or f"HTTP {response.status_code} with an empty body"
     messages = validation_messages(body)
     if isinstance(body, Mapping) and body.get("Type") == "ValidationException" and messages:
-        return "ValidationException: " + "; ".join(messages)
+        return redact("ValidationException: " + "; ".join(messages))
     if isinstance(body, Mapping) and body.get("Title") and body.get("Detail"):
-        return f"{body['Title']}: {body['Detail']}"
-    return "; ".join(messages) or response.text.strip()[:500]
+        return redact(f"{body['Title']}: {body['Detail']}")
+    return redact("; ".join(messages) or response.text.strip()[:500])
 
 
 def _int_header(response: requests.Response, name: str) -> int | None:

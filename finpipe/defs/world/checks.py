@@ -26,7 +26,8 @@ def world_books_balance(
     months = monthly_trial_balance(lines)
     bad_months = months.filter(months["difference"] != 0)
     return dg.AssetCheckResult(
-        passed=bad_entries.is_empty() and bad_months.is_empty(),
+        # A company with no journal lines at all is a broken landing, not balanced books.
+        passed=lines.height > 0 and bad_entries.is_empty() and bad_months.is_empty(),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "journal_lines": lines.height,
