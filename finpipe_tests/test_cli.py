@@ -12,6 +12,7 @@ import pytest
 
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.ops import COMPANIES
+from finpipe.warehouse.tables.raw import TABLES as RAW_TABLES
 from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
 
 FINPIPE = str(Path(sys.executable).with_name("finpipe"))
@@ -94,11 +95,21 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
     line = next(x for x in first.stdout.splitlines() if "raw.world_bank_lines" in x)
     assert line.split()[-2] == f"{counts['world_bank_lines']:,}"
 
+    with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
+        raw_before = {t.name: wh.count(t) for t in RAW_TABLES}
+
+    # A re-run starts a new sandbox: it must authorise again and then land nothing twice.
     second = run(args, home)
-    assert second.returncode == 0, second.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
     assert "1/6 world: reusing" in second.stdout
+    assert f"{sum(connected.values())} connection(s) authorised" in second.stdout
     with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
         assert {t.name: wh.count(t) for t in WORLD_TABLES} == counts
+        assert {t.name: wh.count(t) for t in RAW_TABLES} == raw_before
+        statuses = wh.query(
+            "SELECT DISTINCT status FROM ops.connections WHERE provider IN ('quickbooks', 'xero')"
+        )
+        assert statuses["status"].to_list() == ["active"]
     assert (home / "dagster" / "dagster.yaml").exists()
 
 

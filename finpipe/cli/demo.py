@@ -83,8 +83,9 @@ def _sandbox_environment(
 
 
 def _connect_accounting(settings: Settings) -> int:
-    """Authorise every pending QuickBooks/Xero connection through OAuth against the
-    sandbox (auto-approved); connections already active are left as they are."""
+    """Authorise every QuickBooks/Xero connection through OAuth against the sandbox
+    (auto-approved). All of them, every run: the demo's sandbox lives only as long as the
+    demo, so grants made by an earlier run mean nothing to this one."""
     from finpipe.connectors.connect import connect
     from finpipe.connectors.oauth import TokenStore
     from finpipe.connectors.providers import accounting_providers
@@ -97,7 +98,7 @@ def _connect_accounting(settings: Settings) -> int:
     with Warehouse.from_settings(settings) as wh:
         pending = wh.read(
             CONNECTIONS,
-            where="status = 'pending' AND provider IN ('quickbooks', 'xero')",
+            where="status <> 'removed' AND provider IN ('quickbooks', 'xero')",
             order_by=["company_id", "provider"],
         )
         store = TokenStore(wh, SecretBox.from_settings(settings))
