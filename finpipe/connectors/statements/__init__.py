@@ -17,6 +17,8 @@ from finpipe.connectors.statements.model import (
     StatementLine,
     StatementParseError,
 )
+from finpipe.connectors.statements.mt940 import parse_mt940
+from finpipe.connectors.statements.ofx import parse_ofx
 
 __all__ = [
     "BUILTIN_PROFILES",
@@ -28,5 +30,7 @@ __all__ = [
     "detect_profile",
     "parse_camt053",
     "parse_csv",
+    "parse_mt940",
+    "parse_ofx",
     "register_profile",
 ]
