@@ -224,6 +224,52 @@ class Book:
             }
         )
 
+    def add_credits(
+        self,
+        rng: np.random.Generator,
+        targets: np.ndarray,
+        day: np.ndarray,
+        total: np.ndarray,
+        tax: np.ndarray,
+        *,
+        doc_type: int,
+        purpose: int,
+        role: np.ndarray | int,
+        tax_kind: int,
+        desc: str,
+    ) -> np.ndarray:
+        """Credit documents (credit notes, vendor credits) against ``targets``: one line
+        each, at the credited document's currency and rate, allocated to it in full."""
+        docs = self.docs()
+        k = len(targets)
+        credits = self.add_docs(
+            k,
+            ci=docs["ci"][targets],
+            doc_type=doc_type,
+            purpose=purpose,
+            day=day,
+            contact=docs["contact"][targets],
+            ccy=docs["ccy"][targets],
+            rate=docs["rate"][targets],
+            subtotal=total - tax,
+            tax=tax,
+            total=total,
+            status=PAID,
+            user=rng.integers(0, 3, k),
+            link=targets,
+        )
+        self.add_lines(
+            credits,
+            line_no=1,
+            role=role,
+            amount=total - tax,
+            tax=tax,
+            tax_kind=np.where(tax > 0, tax_kind, TAX_NONE),
+            desc=self.desc(desc),
+        )
+        self.add_allocs(credits, targets, day, total)
+        return credits
+
     def add_splits(
         self, doc: np.ndarray, day: np.ndarray, amount: np.ndarray, part: np.ndarray
     ) -> None:

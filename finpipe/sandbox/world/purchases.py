@@ -341,7 +341,7 @@ def pay_bills(ctx: Ctx, bills: np.ndarray) -> None:
     rng = ctx.streams.get("pay_bills")
     docs = book.docs()
     ci, day, due = docs["ci"][bills], docs["day"][bills], docs["due"][bills]
-    vendor, ccy, rate = docs["contact"][bills], docs["ccy"][bills], docs["rate"][bills]
+    vendor, ccy = docs["contact"][bills], docs["ccy"][bills]
     total, tax = docs["total"][bills], docs["tax"][bills]
     purpose = docs["purpose"][bills]
     n = len(bills)
@@ -356,36 +356,23 @@ def pay_bills(ctx: Ctx, bills: np.ndarray) -> None:
     vc_tax = np.minimum(np.where(vc, np.rint(tax * frac), 0), vc_total).astype(np.int64)
     k = int(vc.sum())
     if k:
-        vc_docs = book.add_docs(
-            k,
-            ci=ci[vc],
-            doc_type=bk.VENDOR_CREDIT,
-            purpose=bk.PURPOSE["vendor_credit"],
-            day=vc_day[vc],
-            contact=vendor[vc],
-            ccy=ccy[vc],
-            rate=rate[vc],
-            subtotal=(vc_total - vc_tax)[vc],
-            tax=vc_tax[vc],
-            total=vc_total[vc],
-            status=bk.PAID,
-            user=rng.integers(0, 3, k),
-            link=bills[vc],
-        )
+        # A supplier credit reverses the bill's own first-line account.
         lines = book.lines()
         first_line = np.flatnonzero(np.isin(lines["doc"], bills[vc]) & (lines["line_no"] == 1))
         role_of = dict(zip(lines["doc"][first_line], lines["role"][first_line], strict=True))
         roles = np.array([role_of[b] for b in bills[vc]], dtype=np.int16)
-        book.add_lines(
-            vc_docs,
-            line_no=1,
+        book.add_credits(
+            rng,
+            bills[vc],
+            vc_day[vc],
+            vc_total[vc],
+            vc_tax[vc],
+            doc_type=bk.VENDOR_CREDIT,
+            purpose=bk.PURPOSE["vendor_credit"],
             role=roles,
-            amount=(vc_total - vc_tax)[vc],
-            tax=vc_tax[vc],
-            tax_kind=np.where(vc_tax[vc] > 0, bk.TAX_PURCHASE, bk.TAX_NONE),
-            desc=book.desc("Supplier credit"),
+            tax_kind=bk.TAX_PURCHASE,
+            desc="Supplier credit",
         )
-        book.add_allocs(vc_docs, bills[vc], vc_day[vc], vc_total[vc])
     remaining = total - vc_total
 
     delay = rng.normal(-2, 4, n)

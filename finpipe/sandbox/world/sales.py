@@ -388,7 +388,7 @@ def collect(ctx: Ctx, inv: np.ndarray) -> None:
     rng = ctx.streams.get("collect")
     docs = book.docs()
     ci, day, due = docs["ci"][inv], docs["day"][inv], docs["due"][inv]
-    contact, ccy, rate = docs["contact"][inv], docs["ccy"][inv], docs["rate"][inv]
+    contact, ccy = docs["contact"][inv], docs["ccy"][inv]
     total, tax = docs["total"][inv], docs["tax"][inv]
     n = len(inv)
     home = ccy == co.home_ccy[ci]
@@ -403,32 +403,18 @@ def collect(ctx: Ctx, inv: np.ndarray) -> None:
     cn_tax = np.minimum(cn_tax, cn_total)
     k = int(cn.sum())
     if k:
-        cn_docs = book.add_docs(
-            k,
-            ci=ci[cn],
+        book.add_credits(
+            rng,
+            inv[cn],
+            cn_day[cn],
+            cn_total[cn],
+            cn_tax[cn],
             doc_type=bk.CREDIT_NOTE,
             purpose=bk.PURPOSE["credit_note"],
-            day=cn_day[cn],
-            contact=contact[cn],
-            ccy=ccy[cn],
-            rate=rate[cn],
-            subtotal=(cn_total - cn_tax)[cn],
-            tax=cn_tax[cn],
-            total=cn_total[cn],
-            status=bk.PAID,
-            user=rng.integers(0, 3, k),
-            link=inv[cn],
-        )
-        book.add_lines(
-            cn_docs,
-            line_no=1,
             role=ctx.role("discounts"),
-            amount=(cn_total - cn_tax)[cn],
-            tax=cn_tax[cn],
-            tax_kind=np.where(cn_tax[cn] > 0, bk.TAX_SALES, bk.TAX_NONE),
-            desc=book.desc("Credit for returned / disputed items"),
+            tax_kind=bk.TAX_SALES,
+            desc="Credit for returned / disputed items",
         )
-        book.add_allocs(cn_docs, inv[cn], cn_day[cn], cn_total[cn])
 
     # Over-payments (home currency only) are carried to the customer's next invoice.
     order = np.lexsort((inv, day, contact))
