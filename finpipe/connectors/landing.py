@@ -88,3 +88,54 @@ def commit_page(
         batch.upsert(table, rows)
         batch.upsert(SYNC_CURSORS, cursor_row)
     return batch.results[0] if rows.height else None
+
+
+def soft_delete(
+    warehouse: Warehouse,
+    table: Table,
+    company_id: str,
+    keys: Sequence[tuple[str, str]],
+    *,
+    extracted_at: dt.datetime,
+    sync_id: str,
+    cursor: tuple[CursorKey, str] | None = None,
+) -> int:
+    """Mark the landed rows ``(tenant_id, source_id)`` deleted (payload kept), optionally
+    moving a cursor in the same transaction; returns how many rows changed. Used for
+    records the provider says are gone (aggregator ``removed``) and for pending bank lines a
+    later pull no longer returns (they posted or were withdrawn)."""
+    if not keys:
+        return 0
+    current = warehouse.read(table, company_id=company_id).filter(
+        pl.struct("tenant_id", "source_id").is_in(
+            pl.DataFrame(
+                {"tenant_id": [k[0] for k in keys], "source_id": [k[1] for k in keys]}
+            ).to_struct()
+        )
+        & ~pl.col("deleted")
+    )
+    rows = current.with_columns(
+        pl.lit(True).alias("deleted"),
+        pl.lit(extracted_at).cast(pl.Datetime("us", "UTC")).alias("extracted_at"),
+        pl.lit(sync_id).alias("sync_id"),
+    )
+    with warehouse.batch() as batch:
+        if rows.height:
+            batch.upsert(table, rows)
+        if cursor is not None:
+            key, value = cursor
+            batch.upsert(
+                SYNC_CURSORS,
+                pl.DataFrame(
+                    {
+                        "company_id": [key.company_id],
+                        "provider": [key.provider],
+                        "tenant_id": [key.tenant_id],
+                        "entity": [key.entity],
+                        "cursor": [value],
+                        "updated_at": [extracted_at],
+                    },
+                    schema=SYNC_CURSORS.polars_schema(),
+                ),
+            )
+    return rows.height

@@ -107,9 +107,24 @@ class ProviderSandbox:
         with this instead'. Call :meth:`release` after answering when this returns None."""
         if self.faults.latency:
             await asyncio.sleep(self.faults.latency)
+        refused = await self.authenticate(request, tenant)
+        if refused is not None:
+            return refused
+        return self.meter(tenant)
+
+    async def authenticate(self, request: Request, tenant: str) -> Response | None:
+        """Who is calling: a ``Bearer`` token of the provider's OAuth server that may read
+        ``tenant`` by default; providers with other credentials (API keys in the body,
+        consent headers) override this. A Response means 'refuse with this'."""
         subject = self.oauth.subject_of(request.headers.get("authorization", ""))
         if subject is None or not self.may_access(subject, tenant):
             return self.unauthorized(request)
+        return None
+
+    def meter(self, tenant: str) -> Response | None:
+        """Count one call of ``tenant`` against the published limits and the fault knobs;
+        a Response means 'answer with this instead'. Call :meth:`release` after answering
+        when this returns None."""
         with self._lock:
             counters = self.counters[tenant]
             counters.calls += 1

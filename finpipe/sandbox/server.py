@@ -2,6 +2,9 @@
 
     http://127.0.0.1:PORT/quickbooks/...   QuickBooks Online (OAuth + v3 API)
     http://127.0.0.1:PORT/xero/...         Xero (identity + connections + api.xro/2.0)
+    http://127.0.0.1:PORT/openbanking/...  UK Open Banking AIS v3.1 (OAuth + consents + accounts)
+    http://127.0.0.1:PORT/berlingroup/...  Berlin Group NextGenPSD2 (consents + /v1/accounts)
+    http://127.0.0.1:PORT/aggregator/...   US aggregator in the style of Plaid (/transactions/sync)
     http://127.0.0.1:PORT/_sandbox/...     control: faults, counters, health
 
 A connector is pointed at ``<base>/<provider>`` and then uses the provider's own paths.
@@ -33,6 +36,9 @@ from finpipe.sandbox.world import World, load_world
 PROVIDER_FACTORIES: dict[str, str] = {
     "quickbooks": "finpipe.sandbox.quickbooks.app:build",
     "xero": "finpipe.sandbox.xero.app:build",
+    "openbanking": "finpipe.sandbox.openbanking.app:build",
+    "berlingroup": "finpipe.sandbox.berlingroup.app:build",
+    "aggregator": "finpipe.sandbox.aggregator.app:build",
 }
 
 

@@ -69,7 +69,7 @@ def landing_table(provider: str, entity: str) -> Table:
             col(
                 "tenant_id",
                 Kind.TEXT,
-                "QBO realmId / Xero tenant id the record belongs to",
+                "QBO realmId / Xero tenant id / bank account id the record belongs to",
                 nullable=False,
             ),
             col("source_id", Kind.TEXT, "the record's id at the provider", nullable=False),
@@ -99,4 +99,62 @@ QUICKBOOKS_TABLES: dict[str, Table] = {
 }
 XERO_TABLES: dict[str, Table] = {e: landing_table("xero", e) for e in XERO_ENDPOINTS}
 
-TABLES: tuple[Table, ...] = (*QUICKBOOKS_TABLES.values(), *XERO_TABLES.values())
+# Bank sources. ``tenant_id`` is the bank account id at the provider (OBIE AccountId, Berlin
+# Group resourceId, aggregator account_id; for ``accounts`` the account itself), so a renewed
+# consent or a re-linked item keeps landing on the same rows.
+OPENBANKING_ENTITIES: tuple[str, ...] = ("accounts", "balances", "transactions")
+BERLINGROUP_ENTITIES: tuple[str, ...] = ("accounts", "balances", "transactions")
+AGGREGATOR_ENTITIES: tuple[str, ...] = ("accounts", "transactions")
+
+OPENBANKING_TABLES: dict[str, Table] = {
+    e: landing_table("openbanking", e) for e in OPENBANKING_ENTITIES
+}
+BERLINGROUP_TABLES: dict[str, Table] = {
+    e: landing_table("berlingroup", e) for e in BERLINGROUP_ENTITIES
+}
+AGGREGATOR_TABLES: dict[str, Table] = {
+    e: landing_table("aggregator", e) for e in AGGREGATOR_ENTITIES
+}
+BANK_SOURCE_TABLES: dict[str, dict[str, Table]] = {
+    "openbanking": OPENBANKING_TABLES,
+    "berlingroup": BERLINGROUP_TABLES,
+    "aggregator": AGGREGATOR_TABLES,
+}
+
+STATEMENT_FILES = Table(
+    schema="raw",
+    name="statement_files",
+    doc="Statement files dropped into the company's inbox folder, one row per distinct content (imported once, keyed by content hash).",
+    columns=(
+        company_id_column(),
+        col(
+            "content_sha256",
+            Kind.TEXT,
+            "SHA-256 of the file's bytes (the import key)",
+            nullable=False,
+        ),
+        col("file_name", Kind.TEXT, "name of the file as dropped", nullable=False),
+        col("format", Kind.TEXT, "camt053 | ofx | mt940 | csv:<profile>", nullable=False),
+        col("status", Kind.TEXT, "imported | rejected", nullable=False),
+        col("reason", Kind.TEXT, "for rejected files: what is wrong (file, line/element, field)"),
+        col("statements", Kind.INT, "account statements in the file", nullable=False),
+        col("lines", Kind.INT, "lines in the file", nullable=False),
+        col("size_bytes", Kind.INT, "file size", nullable=False),
+        col("imported_at", Kind.TIMESTAMP, "when finpipe read it", nullable=False),
+    ),
+    primary_key=("company_id", "content_sha256"),
+)
+
+STATEMENT_LINES = landing_table("statement", "lines")
+STATEMENT_BALANCES = landing_table("statement", "balances")
+
+TABLES: tuple[Table, ...] = (
+    *QUICKBOOKS_TABLES.values(),
+    *XERO_TABLES.values(),
+    *OPENBANKING_TABLES.values(),
+    *BERLINGROUP_TABLES.values(),
+    *AGGREGATOR_TABLES.values(),
+    STATEMENT_FILES,
+    STATEMENT_LINES,
+    STATEMENT_BALANCES,
+)
