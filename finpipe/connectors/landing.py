@@ -106,13 +106,14 @@ def soft_delete(
     later pull no longer returns (they posted or were withdrawn)."""
     if not keys:
         return 0
-    current = warehouse.read(table, company_id=company_id).filter(
-        pl.struct("tenant_id", "source_id").is_in(
-            pl.DataFrame(
-                {"tenant_id": [k[0] for k in keys], "source_id": [k[1] for k in keys]}
-            ).to_struct()
-        )
-        & ~pl.col("deleted")
+    wanted = pl.DataFrame(
+        {"tenant_id": [k[0] for k in keys], "source_id": [k[1] for k in keys]},
+        schema={"tenant_id": pl.String(), "source_id": pl.String()},
+    ).unique()
+    current = (
+        warehouse.read(table, company_id=company_id)
+        .join(wanted, on=["tenant_id", "source_id"], how="semi")
+        .filter(~pl.col("deleted"))
     )
     rows = current.with_columns(
         pl.lit(True).alias("deleted"),
