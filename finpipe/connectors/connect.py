@@ -58,7 +58,10 @@ class LoopbackReceiver:
         self._received = received
         self._done = done
         self.path = path
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for it, and every connect ends with one.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def redirect_uri(self) -> str:

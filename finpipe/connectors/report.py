@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 
@@ -37,6 +38,10 @@ class SyncReport:
     rate_limited: int = 0
     retries: int = 0
     token_refreshes: int = 0
+    # A sync that had to stop early without failing (a bank's daily access budget is spent):
+    # why, and when the next attempt can get further.
+    stopped: str | None = None
+    resume_at: dt.datetime | None = None
 
     def totals(self) -> dict[str, int]:
         return {

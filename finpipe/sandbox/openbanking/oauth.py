@@ -1,0 +1,127 @@
+"""The ASPSP's authorization server: client credentials (consent set-up) plus the
+authorization-code grant bound to an account-access-consent.
+
+The consent id travels as OBIE does: in the request object's ``openbanking_intent_id``
+claim (``request=<JWT>`` on the authorize URL). The sandbox verifies an HS256 signature
+made with the client secret (real banks: PS256 with the TPP's registered key). It approves
+at once for ``sandbox_company=<company id>`` (the PSU choosing accounts on the consent
+screen). Access tokens are bound to the consent (their subject is the ConsentId); a refresh
+is refused with ``invalid_grant`` once the consent has expired or been deleted.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from finpipe.connectors.openbanking.jws import RequestObjectError, intent_id, verify_hs256
+from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
+
+CLIENT_SUBJECT = "client:"  # subject prefix of client-credentials tokens
+
+
+class OpenBankingOAuthServer(OAuthServer):
+    """OAuthServer plus client credentials and consent-bound authorization."""
+
+    def __init__(
+        self,
+        config: OAuthServerConfig,
+        authorise: Callable[[str, str], str | None],
+        consent_usable: Callable[[str], str | None],
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if clock is None:
+            super().__init__(config)
+        else:
+            super().__init__(config, clock)
+        # authorise(consent_id, company_id) -> None when authorised, else an error text;
+        # consent_usable(consent_id) -> None when tokens may be issued, else why not.
+        self._authorise = authorise
+        self._consent_usable = consent_usable
+
+    async def authorize(self, request: Request) -> Response:
+        """``GET authorize?client_id&redirect_uri&response_type&scope&state&request=<JWT>``."""
+        q = request.query_params
+        if q.get("client_id") != self.config.client_id:
+            return JSONResponse({"error": "invalid_client"}, status_code=400)
+        redirect = q.get("redirect_uri")
+        if q.get("response_type") not in ("code", "code id_token") or not redirect:
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        try:
+            claims = verify_hs256(q.get("request", ""), self.config.client_secret)
+        except RequestObjectError as exc:
+            return JSONResponse(
+                {"error": "invalid_request_object", "error_description": str(exc)},
+                status_code=400,
+            )
+        consent_id = intent_id(claims)
+        if consent_id is None:
+            return JSONResponse(
+                {
+                    "error": "invalid_request_object",
+                    "error_description": "the request object names no openbanking_intent_id",
+                },
+                status_code=400,
+            )
+        if claims.get("redirect_uri") not in (None, redirect):
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        company = q.get("sandbox_company")
+        if not company:
+            return JSONResponse(
+                {
+                    "error": "access_denied",
+                    "error_description": "sandbox: add sandbox_company=<company_id> to approve",
+                },
+                status_code=400,
+            )
+        state = q.get("state", "")
+        refused = self._authorise(consent_id, company)
+        if refused is not None:
+            params = {"error": "access_denied", "error_description": refused, "state": state}
+            return RedirectResponse(f"{redirect}?{urlencode(params)}", status_code=302)
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._codes[code] = (consent_id, redirect, self.clock() + 300)
+        return RedirectResponse(
+            f"{redirect}?{urlencode({'code': code, 'state': state})}", status_code=302
+        )
+
+    async def token(self, request: Request) -> Response:
+        """Adds ``client_credentials`` and the consent check on ``refresh_token``."""
+        if not self._client_ok(request.headers.get("authorization", "")):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        grant = form.get("grant_type")
+        if grant == "client_credentials":
+            scopes = set(form.get("scope", "").split())
+            if scopes - {"accounts", "openid"}:
+                return JSONResponse({"error": "invalid_scope"}, status_code=400)
+            access = secrets.token_urlsafe(32)
+            with self._lock:
+                self._access[access] = (
+                    CLIENT_SUBJECT + self.config.client_id,
+                    self.clock() + self.config.access_ttl,
+                )
+            return JSONResponse(
+                {
+                    "access_token": access,
+                    "token_type": "Bearer",
+                    "expires_in": self.config.access_ttl,
+                    "scope": "accounts",
+                }
+            )
+        if grant == "refresh_token":
+            with self._lock:
+                state = self._refresh.get(str(form.get("refresh_token", "")))
+            if state is not None:
+                why = self._consent_usable(state.subject)
+                if why is not None:
+                    self.refresh_calls += 1
+                    return JSONResponse(
+                        {"error": "invalid_grant", "error_description": why}, status_code=400
+                    )
+        return await super().token(request)
