@@ -1,0 +1,1 @@
+"""Berlin Group NextGenPSD2 (XS2A AIS) sandbox provider; see :mod:`.app`."""
