@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -109,6 +109,9 @@ def parse_warehouse_url(url: str) -> WarehouseURL:
     )
 
 
+BANK_API_PROVIDERS = ("openbanking", "berlingroup", "aggregator")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Build it with :func:`load_settings`."""
@@ -117,6 +120,9 @@ class Settings:
     warehouse: WarehouseURL
     dagster_postgres_url: str | None = None
     sandbox_url: str | None = None
+    # Bank APIs have no single real endpoint (each UK bank, each PSD2 bank publishes its own
+    # root): FINPIPE_<PROVIDER>_API_BASE names the one this deployment talks to.
+    bank_api_bases: dict[str, str] = field(default_factory=dict)
     _secret_key_env: str | None = None
 
     @property
@@ -205,5 +211,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         warehouse=parse_warehouse_url(url),
         dagster_postgres_url=env.get("FINPIPE_DAGSTER_POSTGRES_URL") or None,
         sandbox_url=(env.get("FINPIPE_SANDBOX_URL") or "").rstrip("/") or None,
+        bank_api_bases={
+            provider: env[f"FINPIPE_{provider.upper()}_API_BASE"].rstrip("/")
+            for provider in BANK_API_PROVIDERS
+            if env.get(f"FINPIPE_{provider.upper()}_API_BASE")
+        },
         _secret_key_env=env.get("FINPIPE_SECRET_KEY") or None,
     )

@@ -90,3 +90,20 @@ def test_several_keys_while_rotating_newest_first() -> None:
     settings = load_settings({"FINPIPE_SECRET_KEY": f"{new}, {old}"})
     assert settings.secret_keys() == [new.encode(), old.encode()]
     assert settings.secret_key() == new.encode()
+
+
+def test_bank_api_roots_come_from_the_environment_or_fail_clearly() -> None:
+    from finpipe.connectors.banks import bank_providers
+
+    providers = bank_providers()
+    settings = load_settings(
+        {"FINPIPE_HOME": "/tmp/x", "FINPIPE_BERLINGROUP_API_BASE": "https://psd2.bank.example/"}
+    )
+    assert providers["berlingroup"].api_base(settings) == "https://psd2.bank.example"
+    assert providers["aggregator"].api_base(settings) == "https://production.plaid.com"
+    with pytest.raises(ConfigError, match="set FINPIPE_OPENBANKING_API_BASE"):
+        providers["openbanking"].api_base(settings)
+    sandbox = load_settings(
+        {"FINPIPE_HOME": "/tmp/x", "FINPIPE_SANDBOX_URL": "http://127.0.0.1:9/"}
+    )
+    assert providers["openbanking"].api_base(sandbox) == "http://127.0.0.1:9/openbanking"

@@ -49,6 +49,10 @@ class BankContext:
     company_id: str
     api_base: str
     credentials: BankCredentials
+    # Where `finpipe connect` receives the consent redirect (0: any free loopback port) and
+    # how long it waits for the person to approve.
+    redirect_port: int = 0
+    approval_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,9 @@ class BankProvider:
 
     name: str
     tables: dict[str, Table]  # entity -> raw landing table
-    real_api_base: str
+    # The provider's production root, when there is one (the aggregator); banks publish
+    # their own roots, named by FINPIPE_<PROVIDER>_API_BASE.
+    real_api_base: str | None
     # Create (and, in the sandbox with auto_approve, authorise) a consent / item for the
     # company; store its secrets encrypted; record the connection(s) in ops.connections.
     # Returns [(external id, display name)].  (ctx, auto_approve, announce) -> ...
@@ -70,18 +76,35 @@ class BankProvider:
     to_bank_accounts: Callable[[dict[str, pl.DataFrame]], pl.DataFrame]
 
     def api_base(self, settings: Settings) -> str:
-        """The sandbox when ``FINPIPE_SANDBOX_URL`` is set, the real service otherwise."""
+        """The sandbox when ``FINPIPE_SANDBOX_URL`` is set, else ``FINPIPE_<PROVIDER>_API_BASE``,
+        else the provider's production root."""
         if settings.sandbox_url:
             return f"{settings.sandbox_url}/{self.name}"
-        return self.real_api_base
+        configured = settings.bank_api_bases.get(self.name) or self.real_api_base
+        if not configured:
+            raise ConfigError(
+                f"set FINPIPE_{self.name.upper()}_API_BASE to your bank's {self.name} API root "
+                "(each bank publishes its own), or FINPIPE_SANDBOX_URL to use the sandbox"
+            )
+        return configured
 
-    def context(self, warehouse: Warehouse, settings: Settings, company_id: str) -> BankContext:
+    def context(
+        self,
+        warehouse: Warehouse,
+        settings: Settings,
+        company_id: str,
+        *,
+        redirect_port: int = 0,
+        approval_timeout: float = 300.0,
+    ) -> BankContext:
         return BankContext(
             warehouse=warehouse,
             box=SecretBox.from_settings(settings),
             company_id=company_id,
             api_base=self.api_base(settings),
             credentials=BankCredentials.from_env(self.name),
+            redirect_port=redirect_port,
+            approval_timeout=approval_timeout,
         )
 
 

@@ -34,9 +34,9 @@ from finpipe.connectors.openbanking.jws import intent_claims, sign_hs256
 from finpipe.connectors.ratelimit import RateLimiter, Window
 
 PROVIDER = "openbanking"
-# Real ASPSPs each publish their own endpoints (OBIE Directory / well-known configuration);
-# this placeholder makes a missing configuration fail loudly instead of calling a stranger.
-REAL_API_BASE = "https://aspsp.invalid"
+# Real ASPSPs each publish their own endpoints (OBIE Directory / well-known configuration):
+# no default, FINPIPE_OPENBANKING_API_BASE names the bank (a missing one fails loudly).
+REAL_API_BASE: str | None = None
 SCOPES = ("openid", "accounts")
 PERMISSIONS = (
     "ReadAccountsDetail",
