@@ -13,7 +13,7 @@ import base64
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlencode
 
@@ -68,8 +68,22 @@ class OAuthServer:
             return JSONResponse({"error": "invalid_client"}, status_code=400)
         if q.get("response_type") != "code" or not q.get("redirect_uri"):
             return JSONResponse({"error": "invalid_request"}, status_code=400)
-        subject = q.get("sandbox_company")
-        if not subject:
+        return self.approve(q, q["redirect_uri"])
+
+    def approve(
+        self,
+        query: Mapping[str, str],
+        redirect: str,
+        *,
+        subject: Callable[[str], str] = lambda company: company,
+        authorise: Callable[[str], str | None] = lambda company: None,
+    ) -> Response:
+        """The consent screen's answer, once the request itself is valid: the company named
+        by ``sandbox_company`` approves, ``authorise(company)`` may refuse (a reason, sent
+        back as ``access_denied``), and a single-use code for ``subject(company)`` (the
+        company, or the consent the grant is bound to) goes to ``redirect``."""
+        company = query.get("sandbox_company")
+        if not company:
             return JSONResponse(
                 {
                     "error": "access_denied",
@@ -77,12 +91,18 @@ class OAuthServer:
                 },
                 status_code=400,
             )
+        state = query.get("state", "")
+        refused = authorise(company)
+        if refused is not None:
+            params = {"error": "access_denied", "error_description": refused, "state": state}
+            return RedirectResponse(f"{redirect}?{urlencode(params)}", status_code=302)
+        granted = subject(company)
         code = secrets.token_urlsafe(24)
         with self._lock:
-            self._codes[code] = (subject, q["redirect_uri"], self.clock() + 300)
-        params = {"code": code, "state": q.get("state", "")}
-        params.update(self.config.redirect_extra(subject))
-        return RedirectResponse(f"{q['redirect_uri']}?{urlencode(params)}", status_code=302)
+            self._codes[code] = (granted, redirect, self.clock() + 300)
+        params = {"code": code, "state": state}
+        params.update(self.config.redirect_extra(granted))
+        return RedirectResponse(f"{redirect}?{urlencode(params)}", status_code=302)
 
     async def token(self, request: Request) -> Response:
         """``POST token`` with ``grant_type=authorization_code`` or ``refresh_token``."""

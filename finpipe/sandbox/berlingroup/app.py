@@ -55,7 +55,7 @@ from urllib.parse import urlencode
 
 import polars as pl
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from finpipe.sandbox.bank_view import BankView
@@ -250,25 +250,11 @@ class BerlinGroupOAuth(OAuthServer):
                 },
                 status_code=400,
             )
-        company = q.get("sandbox_company")
-        if not company:
-            return JSONResponse(
-                {
-                    "error": "access_denied",
-                    "error_description": "sandbox: add sandbox_company=<company_id> to approve",
-                },
-                status_code=400,
-            )
-        refused = self.consents.authorise(consent, company)
-        state = q.get("state", "")
-        if refused is not None:
-            params = {"error": "access_denied", "error_description": refused, "state": state}
-            return RedirectResponse(f"{redirect}?{urlencode(params)}", status_code=302)
-        code = secrets.token_urlsafe(24)
-        with self._lock:
-            self._codes[code] = (consent.consent_id, redirect, self.clock() + 300)
-        return RedirectResponse(
-            f"{redirect}?{urlencode({'code': code, 'state': state})}", status_code=302
+        return self.approve(
+            q,
+            redirect,
+            subject=lambda company: consent.consent_id,
+            authorise=lambda company: self.consents.authorise(consent, company),
         )
 
     def token_state(self, authorization: str) -> tuple[str, str | None]:

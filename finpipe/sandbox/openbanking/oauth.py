@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from finpipe.connectors.openbanking.jws import RequestObjectError, intent_id, verify_hs256
 from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
@@ -69,25 +69,11 @@ class OpenBankingOAuthServer(OAuthServer):
             )
         if claims.get("redirect_uri") not in (None, redirect):
             return JSONResponse({"error": "invalid_request"}, status_code=400)
-        company = q.get("sandbox_company")
-        if not company:
-            return JSONResponse(
-                {
-                    "error": "access_denied",
-                    "error_description": "sandbox: add sandbox_company=<company_id> to approve",
-                },
-                status_code=400,
-            )
-        state = q.get("state", "")
-        refused = self._authorise(consent_id, company)
-        if refused is not None:
-            params = {"error": "access_denied", "error_description": refused, "state": state}
-            return RedirectResponse(f"{redirect}?{urlencode(params)}", status_code=302)
-        code = secrets.token_urlsafe(24)
-        with self._lock:
-            self._codes[code] = (consent_id, redirect, self.clock() + 300)
-        return RedirectResponse(
-            f"{redirect}?{urlencode({'code': code, 'state': state})}", status_code=302
+        return self.approve(
+            q,
+            redirect,
+            subject=lambda company: consent_id,
+            authorise=lambda company: self._authorise(consent_id, company),
         )
 
     async def token(self, request: Request) -> Response:
