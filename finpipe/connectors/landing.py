@@ -11,7 +11,7 @@ import polars as pl
 
 from finpipe.connectors import payloads
 from finpipe.warehouse import Table, Warehouse, WriteResult
-from finpipe.warehouse.tables.ops import SYNC_CURSORS
+from finpipe.warehouse.tables.ops import CONNECTIONS, SYNC_CURSORS
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,22 @@ def soft_delete(
                 ),
             )
     return rows.height
+
+
+def mark_synced(
+    warehouse: Warehouse, company_id: str, provider: str, external_id: str, now: dt.datetime
+) -> None:
+    """Stamp a connection's ``last_synced_at`` (integration health reads it) after a
+    sync of it completed."""
+    rows = warehouse.read(
+        CONNECTIONS,
+        where="company_id = %s AND provider = %s AND external_id = %s",
+        params=[company_id, provider, external_id],
+    )
+    if rows.is_empty():
+        return
+    stamp = pl.lit(now, dtype=pl.Datetime("us", "UTC"))
+    warehouse.upsert(
+        CONNECTIONS,
+        rows.with_columns(stamp.alias("last_synced_at"), stamp.alias("updated_at")),
+    )

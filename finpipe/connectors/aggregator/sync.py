@@ -45,7 +45,13 @@ from finpipe.connectors.aggregator.client import (
 from finpipe.connectors.banks import BankContext
 from finpipe.connectors.connect import _record_connections
 from finpipe.connectors.errors import ConnectorError, NeedsReauth
-from finpipe.connectors.landing import CursorKey, commit_page, landing_frame, read_cursor
+from finpipe.connectors.landing import (
+    CursorKey,
+    commit_page,
+    landing_frame,
+    mark_synced,
+    read_cursor,
+)
 from finpipe.connectors.landing import soft_delete as land_soft_delete
 from finpipe.connectors.oauth import TokenSet, TokenStore, set_connection_status
 from finpipe.connectors.report import EntityReport, SyncReport
@@ -290,7 +296,7 @@ def sync_items(
                 )
                 set_connection_status(warehouse, company_id, PROVIDER, "needs_reauth", reason)
                 raise NeedsReauth(reason) from None
-            _mark_synced(warehouse, company_id, item_id, run.now())
+            mark_synced(warehouse, company_id, PROVIDER, item_id, run.now())
     finally:
         after = client.counters().as_dict()
         report.calls = after["calls"] - before["calls"]
@@ -427,20 +433,3 @@ def _commit(
             cursor=(key, value),
         )
     entity.cursor_after = value
-
-
-def _mark_synced(warehouse: Warehouse, company_id: str, item_id: str, now: dt.datetime) -> None:
-    rows = warehouse.read(
-        CONNECTIONS,
-        where="company_id = %s AND provider = %s AND external_id = %s",
-        params=[company_id, PROVIDER, item_id],
-    )
-    if rows.is_empty():
-        return
-    warehouse.upsert(
-        CONNECTIONS,
-        rows.with_columns(
-            pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("last_synced_at"),
-            pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("updated_at"),
-        ),
-    )

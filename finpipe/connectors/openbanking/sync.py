@@ -32,7 +32,7 @@ from finpipe.connectors.banks import BankContext
 from finpipe.connectors.connect import connect as oauth_connect
 from finpipe.connectors.errors import ConnectorError, NeedsReauth, ProviderError
 from finpipe.connectors.http import RetryPolicy
-from finpipe.connectors.landing import CursorKey, commit_page, landing_frame
+from finpipe.connectors.landing import CursorKey, commit_page, landing_frame, mark_synced
 from finpipe.connectors.landing import soft_delete as land_soft_delete
 from finpipe.connectors.oauth import TokenManager, TokenSet, TokenStore, set_connection_status
 from finpipe.connectors.openbanking.client import (
@@ -45,7 +45,7 @@ from finpipe.connectors.openbanking.client import (
 from finpipe.connectors.openbanking.parse import parse_consent, parse_instant
 from finpipe.connectors.report import EntityReport, SyncReport
 from finpipe.warehouse import Table, Warehouse
-from finpipe.warehouse.tables.ops import CONNECTIONS, SYNC_CURSORS
+from finpipe.warehouse.tables.ops import SYNC_CURSORS
 from finpipe.warehouse.tables.raw import OPENBANKING_TABLES
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ def _sync_consent(run: _Run, consent_id: str, overlap: dt.timedelta) -> None:
         account_id = str(account["AccountId"])
         _sync_balances(run, account_id)
         _sync_transactions(run, account_id, overlap)
-    _mark_synced(run, consent_id)
+    mark_synced(run.warehouse, run.company_id, PROVIDER, consent_id, run.now)
 
 
 def _sync_balances(run: _Run, account_id: str) -> None:
@@ -381,19 +381,3 @@ def _sync_transactions(run: _Run, account_id: str, overlap: dt.timedelta) -> Non
             sync_id=run.report.sync_id,
             cursor=(key, booked_through or ""),
         )
-
-
-def _mark_synced(run: _Run, consent_id: str) -> None:
-    current = run.warehouse.read(
-        CONNECTIONS,
-        where="company_id = %s AND provider = %s AND external_id = %s",
-        params=[run.company_id, PROVIDER, consent_id],
-    )
-    if current.is_empty():
-        return
-    run.warehouse.upsert(
-        CONNECTIONS,
-        current.with_columns(
-            pl.lit(run.now).cast(pl.Datetime("us", "UTC")).alias("last_synced_at")
-        ),
-    )

@@ -58,7 +58,13 @@ import polars as pl
 
 from finpipe.connectors import payloads
 from finpipe.connectors.errors import ConnectorError, ProviderError
-from finpipe.connectors.landing import CursorKey, commit_page, landing_frame, read_cursor
+from finpipe.connectors.landing import (
+    CursorKey,
+    commit_page,
+    landing_frame,
+    mark_synced,
+    read_cursor,
+)
 from finpipe.connectors.oauth import TokenManager
 from finpipe.connectors.quickbooks.client import MAX_PAGE, PROVIDER, QuickBooksClient
 from finpipe.connectors.quickbooks.parse import (
@@ -70,7 +76,7 @@ from finpipe.connectors.quickbooks.parse import (
 from finpipe.connectors.ratelimit import RateLimiter
 from finpipe.connectors.report import EntityReport, SyncReport
 from finpipe.warehouse import Table, Warehouse
-from finpipe.warehouse.tables.ops import CONNECTIONS, QUARANTINE
+from finpipe.warehouse.tables.ops import QUARANTINE
 from finpipe.warehouse.tables.raw import QUICKBOOKS_ENTITIES, QUICKBOOKS_TABLES
 
 UTC = dt.UTC
@@ -536,23 +542,6 @@ def home_currency(
     return (str(home) if home else None), (bool(multi) if multi is not None else None)
 
 
-def _mark_synced(warehouse: Warehouse, company_id: str, realm_id: str, now: dt.datetime) -> None:
-    rows = warehouse.read(
-        CONNECTIONS,
-        where="company_id = %s AND provider = %s AND external_id = %s",
-        params=[company_id, PROVIDER, realm_id],
-    )
-    if rows.is_empty():
-        return
-    warehouse.upsert(
-        CONNECTIONS,
-        rows.with_columns(
-            pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("last_synced_at"),
-            pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("updated_at"),
-        ),
-    )
-
-
 def sync_quickbooks(
     warehouse: Warehouse,
     tokens: TokenManager,
@@ -607,5 +596,5 @@ def sync_quickbooks(
         report.retries = done["retries"] - start["retries"]
         report.token_refreshes = done["refreshes"] - start["refreshes"]
     report.home_currency, report.multi_currency = home_currency(warehouse, company_id, realm_id)
-    _mark_synced(warehouse, company_id, realm_id, clock())
+    mark_synced(warehouse, company_id, PROVIDER, realm_id, clock())
     return report
