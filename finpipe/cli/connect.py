@@ -1,4 +1,5 @@
-"""``finpipe connect``: authorise a company's accounting file through OAuth2."""
+"""``finpipe connect``: authorise a company's accounting file through OAuth2, or create a
+bank consent (Open Banking, Berlin Group) or item (the aggregator) for it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import click
 
 from finpipe.config import ConfigError, load_settings
 
+ACCOUNTING = ("quickbooks", "xero")
+BANKS = ("openbanking", "berlingroup", "aggregator")
+
 
 @click.command()
-@click.argument("provider", type=click.Choice(["quickbooks", "xero"]))
+@click.argument("provider", type=click.Choice([*ACCOUNTING, *BANKS]))
 @click.option("--company", "company_id", required=True, help="finpipe company id.")
 @click.option(
     "--auto-approve",
@@ -21,7 +25,11 @@ from finpipe.config import ConfigError, load_settings
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for approval.")
 def connect(provider: str, company_id: str, auto_approve: bool, port: int, timeout: int) -> None:
     """Connect PROVIDER for a company: prints the authorize URL, receives the redirect on
-    127.0.0.1:PORT, stores the tokens encrypted and records the connection."""
+    127.0.0.1:PORT, stores the tokens encrypted and records the connection. For a bank,
+    the consent (or aggregator item) is created first and its id is the connection."""
+    if provider in BANKS:
+        _connect_bank(provider, company_id, auto_approve, port, timeout)
+        return
     from finpipe.connectors.connect import connect as run_connect
     from finpipe.connectors.oauth import TokenStore
     from finpipe.connectors.providers import accounting_providers
@@ -55,4 +63,24 @@ def connect(provider: str, company_id: str, auto_approve: bool, port: int, timeo
             announce=click.echo,
         )
     for external_id, display in result.external_ids:
+        click.echo(f"connected {provider} {external_id} ({display}) for {company_id}")
+
+
+def _connect_bank(
+    provider: str, company_id: str, auto_approve: bool, port: int, timeout: int
+) -> None:
+    from finpipe.connectors.banks import bank_providers
+    from finpipe.warehouse import Warehouse
+
+    settings = load_settings()
+    if auto_approve and not settings.sandbox_url:
+        raise ConfigError("--auto-approve only works against the sandbox: set FINPIPE_SANDBOX_URL")
+    chosen = bank_providers()[provider]
+    with Warehouse.from_settings(settings) as wh:
+        connected = chosen.connect(
+            chosen.context(wh, settings, company_id, redirect_port=port, approval_timeout=timeout),
+            auto_approve,
+            click.echo,
+        )
+    for external_id, display in connected:
         click.echo(f"connected {provider} {external_id} ({display}) for {company_id}")

@@ -76,7 +76,7 @@ def _sandbox_environment(
 ) -> Settings:
     """Point every connector at the in-process sandbox (unless the user chose otherwise)."""
     os.environ["FINPIPE_SANDBOX_URL"] = base_url
-    for provider in ("QUICKBOOKS", "XERO"):
+    for provider in ("QUICKBOOKS", "XERO", "OPENBANKING", "BERLINGROUP", "AGGREGATOR"):
         os.environ.setdefault(f"FINPIPE_{provider}_CLIENT_ID", client_id)
         os.environ.setdefault(f"FINPIPE_{provider}_CLIENT_SECRET", secret)
     return load_settings()
@@ -124,10 +124,70 @@ def _connect_accounting(settings: Settings) -> int:
     return connected
 
 
+def _connect_banks(settings: Settings) -> int:
+    """Create every bank consent / aggregator item against the sandbox (auto-approved),
+    for the companies whose bank is one of the API providers. Like the accounting grants,
+    every run: the sandbox's consents live only as long as the demo."""
+    import polars as pl
+
+    from finpipe.connectors.banks import bank_providers
+    from finpipe.sandbox.world import load_world
+    from finpipe.warehouse import Warehouse
+
+    providers = bank_providers()
+    companies = (
+        load_world(settings.world_dir)
+        .table("companies")
+        .filter(pl.col("bank_provider").is_in(list(providers)))
+        .select("company_id", "bank_provider")
+        .collect()
+        .sort("company_id")
+    )
+    connected = 0
+    with Warehouse.from_settings(settings) as wh:
+        for company_id, provider_name in companies.iter_rows():
+            provider = providers[provider_name]
+            provider.connect(provider.context(wh, settings, company_id), True, lambda _: None)
+            connected += 1
+    return connected
+
+
+def _drop_statements(settings: Settings) -> int:
+    """Export the statement files a bank would let each statement-only company download
+    into its drop folder inbox (files already imported are recognised by content and
+    change nothing)."""
+    import polars as pl
+
+    from finpipe.connectors.statements.dropfolder import inbox_dir
+    from finpipe.sandbox.statements import export_statements
+    from finpipe.sandbox.world import load_world
+
+    world = load_world(settings.world_dir)
+    companies = (
+        world.table("companies")
+        .filter(pl.col("bank_provider") == "statement")
+        .select("company_id")
+        .collect()
+        .to_series()
+        .sort()
+    )
+    files = 0
+    for company_id in companies:
+        files += len(export_statements(world, company_id, inbox_dir(settings.home, company_id)))
+    return files
+
+
 def _summary(settings: Settings) -> None:
     from finpipe.warehouse import Warehouse
+    from finpipe.warehouse.tables.ledger import BANK_ACCOUNTS, BANK_LINES
     from finpipe.warehouse.tables.ops import COMPANIES, CONNECTIONS
-    from finpipe.warehouse.tables.raw import QUICKBOOKS_TABLES, XERO_TABLES
+    from finpipe.warehouse.tables.raw import (
+        BANK_SOURCE_TABLES,
+        QUICKBOOKS_TABLES,
+        STATEMENT_FILES,
+        STATEMENT_LINES,
+        XERO_TABLES,
+    )
     from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
     from finpipe.warehouse.tables.world import WORLD_BANK_LINES, WORLD_DOCUMENTS
 
@@ -138,12 +198,26 @@ def _summary(settings: Settings) -> None:
 
     with Warehouse.from_settings(settings) as wh:
         registry = wh.read(COMPANIES)
-        counts = {t.qualified_name: wh.count(t) for t in (COMPANIES, CONNECTIONS, *WORLD_TABLES)}
+        counts = {
+            t.qualified_name: wh.count(t)
+            for t in (COMPANIES, CONNECTIONS, *WORLD_TABLES, BANK_ACCOUNTS, BANK_LINES)
+        }
+        for tables in (*BANK_SOURCE_TABLES.values(), {"files": STATEMENT_FILES}):
+            for table in tables.values():
+                counts[table.qualified_name] = wh.count(table)
+        counts[STATEMENT_LINES.qualified_name] = wh.count(STATEMENT_LINES)
         counts["marts.dim_company"] = int(wh.query("SELECT count(*) FROM marts.dim_company").item())
         docs = company_counts(wh, [WORLD_DOCUMENTS])
         bank = company_counts(wh, [WORLD_BANK_LINES])
         qbo = company_counts(wh, QUICKBOOKS_TABLES.values())
         xero = company_counts(wh, XERO_TABLES.values())
+        canonical = wh.query(
+            "SELECT company_id, string_agg(DISTINCT source, ',') AS source, count(*) AS n, "
+            "sum(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS pending, "
+            "count(DISTINCT bank_account_id) AS accounts "
+            "FROM ledger.bank_lines GROUP BY company_id"
+        )
+        ledger_bank = {row[0]: row[1:] for row in canonical.iter_rows()}
         active = wh.query(
             "SELECT provider, count(*) AS n FROM ops.connections WHERE status = 'active' "
             "GROUP BY provider ORDER BY provider"
@@ -156,17 +230,23 @@ def _summary(settings: Settings) -> None:
         f"\n  {'raw.xero_* (14 tables)':<28} {sum(xero.values()):>10,} rows"
     )
     click.echo("  active connections: " + ", ".join(f"{p} {n}" for p, n in active.iter_rows()))
-    click.echo("\nPer company (world documents and bank lines; records landed from each API):")
     click.echo(
-        f"  {'company':<15} {'name':<30} {'NAICS':<7} {'ccy':<4} {'docs':>7} "
-        f"{'bank lines':>10} {'QuickBooks':>10} {'Xero':>7}"
+        "\nPer company (world documents and bank lines; records landed from each accounting "
+        "API; canonical ledger.bank_lines and where they came from):"
+    )
+    click.echo(
+        f"  {'company':<15} {'name':<26} {'NAICS':<7} {'ccy':<4} {'docs':>6} "
+        f"{'world bank':>10} {'QuickBooks':>10} {'Xero':>6} {'bank lines':>10} "
+        f"{'pending':>7} {'accts':>5}  bank source"
     )
     for row in registry.iter_rows(named=True):
         cid = row["company_id"]
+        source, lines, pending, accounts = ledger_bank.get(cid, ("-", 0, 0, 0))
         click.echo(
-            f"  {cid:<15} {row['name'][:30]:<30} {row['naics_code']:<7} "
-            f"{row['home_currency']:<4} {docs.get(cid, 0):>7,} {bank.get(cid, 0):>10,} "
-            f"{qbo.get(cid, 0):>10,} {xero.get(cid, 0):>7,}"
+            f"  {cid:<15} {row['name'][:26]:<26} {row['naics_code']:<7} "
+            f"{row['home_currency']:<4} {docs.get(cid, 0):>6,} {bank.get(cid, 0):>10,} "
+            f"{qbo.get(cid, 0):>10,} {xero.get(cid, 0):>6,} {lines:>10,} {pending:>7,} "
+            f"{accounts:>5}  {source}"
         )
     click.echo(f"\nWarehouse: {settings.warehouse.redacted()}")
     click.echo(f"Dagster instance: {settings.dagster_home} (open it with `make ui`)")
@@ -196,7 +276,10 @@ def demo(companies: int, months: int, seed: int, regenerate: bool) -> None:
     instance = open_instance(settings)
     defs = load_defs()
 
-    click.echo("3/6 starting the provider sandbox (QuickBooks, Xero) on loopback")
+    click.echo(
+        "3/6 starting the provider sandbox (QuickBooks, Xero, Open Banking, Berlin Group, "
+        "aggregator) on loopback"
+    )
     sandbox = build_sandbox(settings.world_dir)
     server = SandboxServer(sandbox).start()
     try:
@@ -206,7 +289,10 @@ def demo(companies: int, months: int, seed: int, regenerate: bool) -> None:
         )
         click.echo(f"  sandbox on {server.base_url}")
 
-        click.echo("4/6 registering companies and connecting their accounting files (OAuth)")
+        click.echo(
+            "4/6 registering companies, connecting their accounting files (OAuth) and banks "
+            "(consents), dropping statement files"
+        )
         _run_job(defs, instance, "register_companies")
         with Warehouse.from_settings(settings) as wh:
             registry = wh.read(COMPANIES)
@@ -219,6 +305,8 @@ def demo(companies: int, months: int, seed: int, regenerate: bool) -> None:
             instance.delete_dynamic_partition(company_partitions.name, key)
         keys = sorted(instance.get_dynamic_partitions(company_partitions.name))
         click.echo(f"  {_connect_accounting(settings)} connection(s) authorised")
+        click.echo(f"  {_connect_banks(settings)} bank consent(s) / item(s) created")
+        click.echo(f"  {_drop_statements(settings)} statement file(s) dropped into the inbox")
 
         click.echo(
             f"5/6 running finpipe_main for {len(keys)} companies (Xero allows 60 calls a "

@@ -39,10 +39,14 @@ def companies_from_world(world_companies: pl.DataFrame, now: dt.datetime) -> pl.
 def connections_from_world(
     world_companies: pl.DataFrame, world_bank_accounts: pl.DataFrame, now: dt.datetime
 ) -> pl.DataFrame:
-    """``ops.connections`` rows (status ``pending``: not yet authorised) for a world.
+    """``ops.connections`` rows for a world.
 
-    One per accounting file (QBO realm, Xero tenant) and one per bank account; ``finpipe
-    connect`` later authorises them and flips them to ``active``.
+    One per accounting file (QBO realm, Xero tenant), status ``pending`` until ``finpipe
+    connect`` authorises it. Bank APIs (Open Banking, Berlin Group, the aggregator) get
+    their connection when ``finpipe connect`` creates the consent or item, named by its id
+    (one consent covers several accounts). Accounts whose bank only gives statement files
+    are connected from the start (``statement``, named by IBAN or account number): their
+    files arrive through the drop folder.
     """
     ts = pl.lit(now).dt.replace_time_zone("UTC")
     qbo = world_companies.filter(pl.col("qbo_realm_id").is_not_null()).select(
@@ -57,15 +61,23 @@ def connections_from_world(
         pl.col("xero_tenant_id").alias("external_id"),
         pl.col("name").alias("display_name"),
     )
-    banks = world_bank_accounts.select(
+    statements = world_bank_accounts.filter(pl.col("bank_provider") == "statement").select(
         "company_id",
-        pl.col("bank_provider").alias("provider"),
-        pl.col("bank_account_id").alias("external_id"),
-        (pl.col("institution_name") + " " + pl.col("account_name")).alias("display_name"),
+        pl.lit("statement").alias("provider"),
+        pl.coalesce("iban", "account_number").alias("external_id"),
+        (pl.col("institution_name") + " " + pl.col("account_name") + " (statement files)").alias(
+            "display_name"
+        ),
     )
-    return pl.concat([qbo, xero, banks]).with_columns(
+    accounting = pl.concat([qbo, xero]).with_columns(
         pl.lit("pending").alias("status"),
         pl.lit("not yet authorised: run `finpipe connect`").alias("status_reason"),
+    )
+    files = statements.with_columns(
+        pl.lit("active").alias("status"),
+        pl.lit(None, dtype=pl.String).alias("status_reason"),
+    )
+    return pl.concat([accounting, files]).with_columns(
         ts.alias("created_at"),
         ts.alias("updated_at"),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("last_synced_at"),

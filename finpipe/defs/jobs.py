@@ -27,3 +27,16 @@ marts_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("marts"),
     description="dbt build of the BI marts (dbt/) against the warehouse.",
 )
+
+# Bank data only (every bank API, the statement drop folder, the canonical bank tables): what
+# the statement inbox sensor launches, and what an operator runs after renewing a consent.
+bank_job = dg.define_asset_job(
+    name="sync_banks",
+    selection=dg.AssetSelection.groups(
+        "raw_openbanking", "raw_berlingroup", "raw_aggregator", "raw_statement"
+    )
+    | dg.AssetSelection.keys(["ledger", "bank_accounts"], ["ledger", "bank_lines"]),
+    partitions_def=company_partitions,
+    description="Sync a company's bank APIs, import its dropped statement files, rebuild "
+    "ledger.bank_lines / ledger.bank_accounts.",
+)

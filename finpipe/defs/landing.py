@@ -4,6 +4,7 @@ its Great Expectations checks declared on it (``multi_asset_check`` takes no par
 the checks run in the sync step, on the partition it has just written)."""
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import dagster as dg
 import polars as pl
@@ -18,32 +19,27 @@ from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import ProviderAppResource, WarehouseResource
 from finpipe.quality.expectations import validate_frame
 from finpipe.secrets import SecretBox
-from finpipe.warehouse import Warehouse
+from finpipe.warehouse import Table, Warehouse
 from finpipe.warehouse.tables.ops import CONNECTIONS
 
 CONNECTIONS_KEY = dg.AssetKey(["ops", "connections"])
 
 
-def landing_key(provider: AccountingProvider, entity: str) -> dg.AssetKey:
+class LandingSource(Protocol):
+    """What the landing helpers need of a source: its name and landing tables (accounting
+    providers, bank providers and the statement drop folder all have them)."""
+
+    name: str
+    tables: dict[str, Table]
+
+
+def landing_key(provider: LandingSource, entity: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", provider.tables[entity].name])
 
 
 def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
     """The provider's raw landing tables as one partitioned multi-asset."""
-    specs = [
-        dg.AssetSpec(
-            landing_key(provider, entity),
-            description=table.doc,
-            group_name=f"raw_{provider.name}",
-            kinds={provider.name, "duckdb", "postgres"},
-            deps=[CONNECTIONS_KEY],
-            metadata={
-                "dagster/table_name": table.qualified_name,
-                "dagster/column_schema": table_schema(table),
-            },
-        )
-        for entity, table in provider.tables.items()
-    ]
+    specs = landing_specs(provider)
 
     @dg.multi_asset(
         name=f"{provider.name}_raw",
@@ -63,21 +59,8 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
         company_id = context.partition_key
         settings = load_settings()
         with warehouse.open() as wh:
-            connections = wh.read(
-                CONNECTIONS,
-                where="company_id = %s AND provider = %s",
-                params=[company_id, provider.name],
-            )
-            active = connections.filter(pl.col("status") == "active")
-            broken = connections.filter(pl.col("status").is_in(["needs_reauth", "degraded"]))
-            if active.is_empty() and not broken.is_empty():
-                row = broken.row(0, named=True)
-                raise dg.Failure(
-                    f"{provider.name} connection {row['external_id']} of {company_id} is "
-                    f"{row['status']}: {row['status_reason'] or 'see ops.connections'}",
-                    allow_retries=False,
-                )
-            if active.is_empty():
+            external_ids = active_connections(wh, provider.name, company_id)
+            if not external_ids:
                 # Nothing to sync: the company's slice of every landing table is (rightly)
                 # empty, and the metadata says why.
                 context.log.info(f"{company_id} has no active {provider.name} connection")
@@ -89,7 +72,6 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                 tokens = TokenManager(
                     app, TokenStore(wh, SecretBox.from_settings(settings)), company_id
                 )
-                external_ids = active.get_column("external_id").to_list()
                 try:
                     report = provider.sync(wh, tokens, company_id, external_ids, api_base)
                 except NeedsReauth as exc:
@@ -103,34 +85,80 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
         context.log.info(
             f"{provider.name} sync {report.sync_id} of {company_id}: {report.totals()}"
         )
-        for entity in provider.tables:
-            parts = report.entity(entity)
-            yield dg.MaterializeResult(
-                asset_key=landing_key(provider, entity),
-                metadata={
-                    "dagster/row_count": counts[entity],
-                    "inserted": sum(p.inserted for p in parts),
-                    "updated": sum(p.updated for p in parts),
-                    "deleted": sum(p.deleted for p in parts),
-                    "api_calls": sum(p.calls for p in parts),
-                    "rate_limited_429s": sum(p.rate_limited for p in parts),
-                    "cursor_before": ", ".join(str(p.cursor_before) for p in parts) or "-",
-                    "cursor_after": ", ".join(str(p.cursor_after) for p in parts) or "-",
-                    "sync_id": report.sync_id,
-                    "note": note,
-                    "sync_calls_total": report.calls,
-                    "token_refreshes": report.token_refreshes,
-                },
-            )
+        yield from landing_results(provider, report, counts, note)
         yield from checks
 
     return _assets
 
 
+def landing_specs(provider: LandingSource) -> list[dg.AssetSpec]:
+    """The asset specs of ``provider``'s landing tables (group ``raw_<provider>``)."""
+    return [
+        dg.AssetSpec(
+            landing_key(provider, entity),
+            description=table.doc,
+            group_name=f"raw_{provider.name}",
+            kinds={provider.name, "duckdb", "postgres"},
+            deps=[CONNECTIONS_KEY],
+            metadata={
+                "dagster/table_name": table.qualified_name,
+                "dagster/column_schema": table_schema(table),
+            },
+        )
+        for entity, table in provider.tables.items()
+    ]
+
+
+def active_connections(wh: Warehouse, provider: str, company_id: str) -> list[str]:
+    """External ids of the company's active connections to ``provider``. When none is active
+    but one needs a person (``needs_reauth``/``degraded``), the run fails without retries:
+    retrying would only hammer the provider."""
+    connections = wh.read(
+        CONNECTIONS,
+        where="company_id = %s AND provider = %s",
+        params=[company_id, provider],
+    )
+    active = connections.filter(pl.col("status") == "active")
+    broken = connections.filter(pl.col("status").is_in(["needs_reauth", "degraded"]))
+    if active.is_empty() and not broken.is_empty():
+        row = broken.row(0, named=True)
+        raise dg.Failure(
+            f"{provider} connection {row['external_id']} of {company_id} is "
+            f"{row['status']}: {row['status_reason'] or 'see ops.connections'}",
+            allow_retries=False,
+        )
+    return active.get_column("external_id").to_list()
+
+
+def landing_results(
+    provider: LandingSource, report: SyncReport, counts: dict[str, int], note: str
+) -> Iterator[dg.MaterializeResult]:
+    """One materialization per landing table of ``provider``, with what the sync did."""
+    for entity in provider.tables:
+        parts = report.entity(entity)
+        yield dg.MaterializeResult(
+            asset_key=landing_key(provider, entity),
+            metadata={
+                "dagster/row_count": counts[entity],
+                "inserted": sum(p.inserted for p in parts),
+                "updated": sum(p.updated for p in parts),
+                "deleted": sum(p.deleted for p in parts),
+                "api_calls": sum(p.calls for p in parts),
+                "rate_limited_429s": sum(p.rate_limited for p in parts),
+                "cursor_before": ", ".join(str(p.cursor_before) for p in parts) or "-",
+                "cursor_after": ", ".join(str(p.cursor_after) for p in parts) or "-",
+                "sync_id": report.sync_id,
+                "note": note,
+                "sync_calls_total": report.calls,
+                "token_refreshes": report.token_refreshes,
+            },
+        )
+
+
 CHECK_NAME = "landing_expectations"
 
 
-def landing_check_specs(provider: AccountingProvider) -> list[dg.AssetCheckSpec]:
+def landing_check_specs(provider: LandingSource) -> list[dg.AssetCheckSpec]:
     """Great Expectations on every landing table, evaluated inside the sync step (so they
     see exactly the partition just written): declared columns in order, non-null keys and
     payloads, unique (tenant, source id)."""
@@ -145,7 +173,7 @@ def landing_check_specs(provider: AccountingProvider) -> list[dg.AssetCheckSpec]
 
 
 def landing_check_results(
-    wh: Warehouse, provider: AccountingProvider, company_id: str
+    wh: Warehouse, provider: LandingSource, company_id: str
 ) -> Iterator[dg.AssetCheckResult]:
     for entity, table in provider.tables.items():
         frame = wh.read(table, company_id=company_id)

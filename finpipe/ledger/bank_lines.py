@@ -61,18 +61,37 @@ def _normalise_id(expr: pl.Expr) -> pl.Expr:
     return expr.str.replace_all(r"[\s-]", "").str.to_uppercase()
 
 
-def _account_aliases(accounts: pl.DataFrame) -> pl.DataFrame:
-    """(alias, bank_account_id) for every API account's IBAN and account number."""
-    api = accounts.filter(pl.col("source") != "statement")
+def _account_aliases(accounts: pl.DataFrame, *, own_ids: bool = False) -> pl.DataFrame:
+    """(alias, bank_account_id) for every API account's IBAN and account number (and, with
+    ``own_ids``, every account's own id: canonical accounts name themselves)."""
+    api = accounts if own_ids else accounts.filter(pl.col("source") != "statement")
+    columns = (
+        ("bank_account_id", "iban", "account_number") if own_ids else ("iban", "account_number")
+    )
     return (
         pl.concat(
             [
                 api.select(_normalise_id(pl.col(c)).alias("alias"), "bank_account_id")
-                for c in ("iban", "account_number")
+                for c in columns
             ]
         )
         .filter(pl.col("alias").is_not_null() & (pl.col("alias") != ""))
         .unique(subset="alias", keep="first", maintain_order=True)
+    )
+
+
+def canonical_account_ids(
+    frame: pl.DataFrame, accounts: pl.DataFrame, column: str = "tenant_id"
+) -> pl.DataFrame:
+    """``frame`` with ``column`` (an account identification from a statement file: IBAN or
+    account number) replaced by the canonical ``bank_account_id`` of ``accounts``
+    (ledger.bank_accounts rows); identifications no account knows are kept as they are."""
+    aliases = _account_aliases(accounts, own_ids=True)
+    return (
+        frame.with_columns(_normalise_id(pl.col(column)).alias("_alias"))
+        .join(aliases, left_on="_alias", right_on="alias", how="left")
+        .with_columns(pl.coalesce("bank_account_id", column).alias("bank_account_id"))
+        .drop("_alias", column)
     )
 
 

@@ -42,11 +42,13 @@ def world_companies() -> pl.DataFrame:
 def world_banks() -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "company_id": ["cmp_a", "cmp_b", "cmp_b"],
-            "bank_provider": ["openbanking", "aggregator", "aggregator"],
-            "bank_account_id": ["acc-1", "acc-2", "acc-3"],
-            "institution_name": ["Barclays", "Chase", "Chase"],
-            "account_name": ["Current", "Checking", "Savings"],
+            "company_id": ["cmp_a", "cmp_b", "cmp_b", "cmp_b"],
+            "bank_provider": ["openbanking", "aggregator", "aggregator", "statement"],
+            "bank_account_id": ["acc-1", "acc-2", "acc-3", "acc-4"],
+            "institution_name": ["Barclays", "Chase", "Chase", "Citibank"],
+            "account_name": ["Current", "Checking", "Savings", "Card"],
+            "iban": ["GB52BARC69347135245958", None, None, None],
+            "account_number": ["35245958", "9034081199", "6178663262", "3923248387"],
         }
     )
 
@@ -58,15 +60,16 @@ def test_world_rows_become_registry_rows() -> None:
     connections = connections_from_world(world_companies(), world_banks(), T0)
     assert connections.columns == CONNECTIONS.column_names
     got = sorted(connections.select("company_id", "provider", "external_id").rows())
+    # Bank APIs get their connection (a consent, an item) from `finpipe connect`; accounts
+    # known only through statement files are connected from the start.
     assert got == [
-        ("cmp_a", "openbanking", "acc-1"),
         ("cmp_a", "xero", "0f5b2c5e-7d44-4d7b-9d3e-2a1d2c3b4a59"),
-        ("cmp_b", "aggregator", "acc-2"),
-        ("cmp_b", "aggregator", "acc-3"),
         ("cmp_b", "quickbooks", "9130357766900456"),
+        ("cmp_b", "statement", "3923248387"),
         ("cmp_b", "xero", "a1b2c3d4-0000-4000-8000-000000000001"),
     ]
-    assert set(connections["status"]) == {"pending"}
+    status = dict(connections.select("provider", "status").unique().iter_rows())
+    assert status == {"xero": "pending", "quickbooks": "pending", "statement": "active"}
 
 
 def test_register_twice_keeps_created_at_and_connection_status(warehouse: Warehouse) -> None:
@@ -94,7 +97,7 @@ def test_register_twice_keeps_created_at_and_connection_status(warehouse: Wareho
     qbo = warehouse.read(CONNECTIONS, where="provider = %s", params=["quickbooks"])
     assert qbo["status"].to_list() == ["active"]
     assert qbo["status_reason"].to_list() == [None]
-    assert warehouse.count(CONNECTIONS) == 6
+    assert warehouse.count(CONNECTIONS) == 4
 
 
 def test_register_rejects_bad_month_and_orphan_connections(warehouse: Warehouse) -> None:

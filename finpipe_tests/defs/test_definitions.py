@@ -16,11 +16,27 @@ def test_definitions_load_with_expected_objects() -> None:
     repo = defs.get_repository_def()
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
     expected = {"ops/companies", "ops/connections"} | {f"raw/{t.name}" for t in WORLD_TABLES}
+    bank_raw = {
+        f"raw/{provider}_{entity}"
+        for provider, entities in (
+            ("openbanking", ("accounts", "balances", "transactions")),
+            ("berlingroup", ("accounts", "balances", "transactions")),
+            ("aggregator", ("accounts", "transactions")),
+            ("statement", ("files", "lines", "balances")),
+        )
+        for entity in entities
+    }
+    expected |= bank_raw | {"ledger/bank_accounts", "ledger/bank_lines"}
     assert expected <= keys
-    assert {"register_companies", "finpipe_main"} <= {j.name for j in repo.get_all_jobs()}
-    assert "company_partitions_sensor" in {s.name for s in repo.sensor_defs}
+    jobs = {j.name for j in repo.get_all_jobs()}
+    assert {"register_companies", "finpipe_main", "sync_banks"} <= jobs
+    sensors = {s.name for s in repo.sensor_defs}
+    assert {"company_partitions_sensor", "statement_inbox_sensor"} <= sensors
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
-    assert "world_books_balance" in checks
+    assert {"world_books_balance", "bank_balance_continuity", "no_rejected_files"} <= checks
+    # The canonical bank tables come after every bank source's landing tables.
+    lines = repo.asset_graph.get(dg.AssetKey(["ledger", "bank_lines"]))
+    assert {k.to_user_string() for k in lines.parent_keys} == bank_raw - {"raw/statement_files"}
     for key in repo.asset_graph.get_all_asset_keys():
         node = repo.asset_graph.get(key)
         assert node.description, f"{key.to_user_string()} has no description"

@@ -67,7 +67,12 @@ def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> No
         result = _run_main(defs, instance, company)
         checks = result.get_asset_check_evaluations()
         names = sorted({c.check_name for c in checks})
-        assert names == ["landing_expectations", "world_books_balance"]
+        assert names == [
+            "bank_balance_continuity",
+            "landing_expectations",
+            "no_rejected_files",
+            "world_books_balance",
+        ]
         assert all(c.passed for c in checks)
         # No connection is active yet (the world only registers pending ones): every
         # landing table of this company is materialized empty, and says why.

@@ -1,0 +1,6 @@
+"""raw/openbanking_*: every openbanking account of a company, synced incrementally."""
+
+from finpipe.connectors.banks import bank_providers
+from finpipe.defs.bank_landing import build_bank_landing_assets
+
+openbanking_raw = build_bank_landing_assets(bank_providers()["openbanking"])

@@ -1,0 +1,169 @@
+"""Bank data end to end through Dagster: the sandbox's bank APIs over HTTP, statement files
+through the drop folder, the canonical bank tables and their continuity check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from finpipe.companies import partition_changes
+from finpipe.config import load_settings
+from finpipe.connectors.banks import bank_providers
+from finpipe.connectors.statements.dropfolder import inbox_dir
+from finpipe.definitions import defs as load_defs
+from finpipe.instance import prepare_dagster_home
+from finpipe.sandbox.bank_view import BankView
+from finpipe.sandbox.server import SandboxServer, build_sandbox
+from finpipe.sandbox.statements import export_statements
+from finpipe.sandbox.world import World, WorldSpec, generate_world
+from finpipe.warehouse import Warehouse
+from finpipe.warehouse.tables.ledger import BANK_ACCOUNTS, BANK_LINES
+from finpipe.warehouse.tables.ops import COMPANIES
+from finpipe.warehouse.tables.raw import STATEMENT_LINES
+from finpipe.warehouse.tables.raw import TABLES as RAW_TABLES
+
+# Six companies whose banks cover every source: Open Banking, Berlin Group, the aggregator
+# and statement files.
+BANK_WORLD = WorldSpec(companies=6, months=3, seed=4)
+
+
+@pytest.fixture(scope="module")
+def bank_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bank_world") / "world"
+    generate_world(BANK_WORLD, out)
+    return out
+
+
+@pytest.fixture
+def bank_home(
+    tmp_path: Path, bank_world_dir: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, World]]:
+    """FINPIPE_HOME with the bank world, every connector pointed at a running sandbox."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "world").symlink_to(bank_world_dir)
+    monkeypatch.setenv("FINPIPE_HOME", str(home))
+    monkeypatch.setenv("FINPIPE_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.delenv("FINPIPE_DAGSTER_POSTGRES_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    sandbox = build_sandbox(bank_world_dir)
+    with SandboxServer(sandbox) as server:
+        monkeypatch.setenv("FINPIPE_SANDBOX_URL", server.base_url)
+        for name in bank_providers():
+            monkeypatch.setenv(f"FINPIPE_{name.upper()}_CLIENT_ID", sandbox.credentials.client_id)
+            monkeypatch.setenv(
+                f"FINPIPE_{name.upper()}_CLIENT_SECRET", sandbox.credentials.client_secret
+            )
+        yield home, sandbox.world
+
+
+def _booked(frame: pl.DataFrame) -> list[tuple[str, int, int]]:
+    return (
+        frame.filter(pl.col("status") == "booked")
+        .group_by("bank_account_id")
+        .agg(pl.len().cast(pl.Int64).alias("n"), pl.col("amount").sum().alias("sum"))
+        .sort("bank_account_id")
+        .rows()
+    )
+
+
+@pytest.mark.slow
+def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, World]) -> None:
+    home, world = bank_home
+    settings = load_settings()
+    companies = world.table("companies").collect().sort("company_id")
+    with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
+        defs = load_defs()
+        assert (
+            defs.resolve_job_def("register_companies").execute_in_process(instance=instance).success
+        )
+        with Warehouse.from_settings(settings) as wh:
+            registry = wh.read(COMPANIES)
+            changes = partition_changes(instance.get_dynamic_partitions("company"), registry)
+            instance.add_dynamic_partitions("company", list(changes.add))
+            for company_id, source in companies.select("company_id", "bank_provider").rows():
+                if source == "statement":
+                    export_statements(world, company_id, inbox_dir(home, company_id))
+                else:
+                    provider = bank_providers()[source]
+                    provider.connect(provider.context(wh, settings, company_id), True, print)
+
+        job = defs.resolve_job_def("sync_banks")
+        for company_id in companies.get_column("company_id"):
+            result = job.execute_in_process(instance=instance, partition_key=company_id)
+            assert result.success, company_id
+            checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+            assert checks["bank_balance_continuity"], company_id
+            assert checks["no_rejected_files"], company_id
+
+        with Warehouse.from_settings(settings) as wh:
+            lines = wh.read(BANK_LINES)
+            accounts = wh.read(BANK_ACCOUNTS)
+            raw_before = {t.name: wh.count(t) for t in RAW_TABLES}
+        world_lines = pl.concat(
+            [
+                BankView(world, source).lines()
+                for source in companies.get_column("bank_provider").unique()
+            ]
+        )
+        # Per account, booked counts and sums equal the world's; every account is there.
+        world_accounts = world.table("bank_accounts").collect()
+        ids = dict(
+            world_accounts.select(
+                "bank_account_id",
+                pl.when(pl.col("bank_provider") == "statement")
+                .then(pl.coalesce("iban", "account_number"))
+                .otherwise(pl.col("bank_account_id")),
+            ).iter_rows()
+        )
+        expected = world_lines.with_columns(pl.col("bank_account_id").replace_strict(ids))
+        assert _booked(lines) == _booked(expected)
+        assert accounts.height == world_accounts.height
+        # Lines still pending at an API bank are pending once (statement files carry booked
+        # lines only); none of them twice.
+        statement_accounts = world_accounts.filter(pl.col("bank_provider") == "statement")
+        api_pending = world_lines.filter(
+            (pl.col("status") == "pending")
+            & ~pl.col("bank_account_id").is_in(statement_accounts["bank_account_id"].implode())
+        )
+        assert lines.filter(pl.col("status") == "pending").height == api_pending.height
+        assert lines.get_column("line_id").n_unique() == lines.height
+        assert set(lines.get_column("source")) == {
+            "openbanking",
+            "berlingroup",
+            "aggregator",
+            "statement",
+        }
+
+        # A second run finds nothing new: raw and canonical tables are unchanged.
+        for company_id in companies.get_column("company_id"):
+            assert job.execute_in_process(instance=instance, partition_key=company_id).success
+        with Warehouse.from_settings(settings) as wh:
+            assert {t.name: wh.count(t) for t in RAW_TABLES} == raw_before
+            again = wh.read(BANK_LINES)
+        key = ["company_id", "line_id"]
+        assert again.sort(key).drop("extracted_at").equals(lines.sort(key).drop("extracted_at"))
+
+        # The bank's own statement file of an API account: the same transactions, once.
+        api_company, api_source = (
+            companies.filter(pl.col("bank_provider") != "statement")
+            .select("company_id", "bank_provider")
+            .row(0)
+        )
+        files = export_statements(world, api_company, inbox_dir(home, api_company))
+        assert files
+        result = job.execute_in_process(instance=instance, partition_key=api_company)
+        assert result.success
+        with Warehouse.from_settings(settings) as wh:
+            after = wh.read(BANK_LINES, company_id=api_company)
+            statement_lines = wh.count(STATEMENT_LINES, api_company)
+        before = lines.filter(pl.col("company_id") == api_company)
+        assert statement_lines > 0
+        assert after.height == before.height
+        assert set(after.get_column("source")) == {api_source}
+        booked = after.filter(pl.col("status") == "booked")
+        assert booked.get_column("also_reported_by").str.starts_with("statement:").all()
