@@ -155,3 +155,49 @@ def test_ui_serves_the_code_location(tmp_path: Path) -> None:
         process.wait(30)
     assert {"finpipe_main", "register_companies", "build_marts"} <= jobs
     assert (tmp_path / "dagster" / "dagster.yaml").exists()
+
+
+def test_connect_a_bank_against_the_sandbox(tmp_path: Path) -> None:
+    """`finpipe connect openbanking|berlingroup|aggregator --auto-approve` creates and
+    authorises the consent (or item) and records the connection as active."""
+    import polars as pl
+
+    from finpipe.sandbox.server import SandboxServer, build_sandbox
+    from finpipe.sandbox.world import WorldSpec, generate_world, load_world
+    from finpipe.warehouse.tables.ops import CONNECTIONS
+
+    world_dir = tmp_path / "world"
+    generate_world(WorldSpec(companies=6, months=2, seed=4), world_dir)
+    companies = load_world(world_dir).table("companies").collect()
+    sandbox = build_sandbox(world_dir, providers=("openbanking", "berlingroup", "aggregator"))
+    creds = sandbox.credentials
+    home = tmp_path / "state"
+    with SandboxServer(sandbox) as server:
+        env = {"FINPIPE_SANDBOX_URL": server.base_url}
+        for provider in ("openbanking", "berlingroup", "aggregator"):
+            env[f"FINPIPE_{provider.upper()}_CLIENT_ID"] = creds.client_id
+            env[f"FINPIPE_{provider.upper()}_CLIENT_SECRET"] = creds.client_secret
+        for provider in ("openbanking", "berlingroup", "aggregator"):
+            company = companies.filter(pl.col("bank_provider") == provider).item(0, "company_id")
+            args = ["connect", provider, "--company", company, "--auto-approve"]
+            out = run(args, home, **env)
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert f"connected {provider} " in out.stdout
+            assert f" for {company}" in out.stdout
+        no_root = run(["connect", "openbanking", "--company", "cmp_x"], home)
+        assert no_root.returncode == 1
+        assert "set FINPIPE_OPENBANKING_API_BASE" in no_root.stderr
+        no_app = run(
+            ["connect", "openbanking", "--company", "cmp_x"],
+            home,
+            FINPIPE_SANDBOX_URL=server.base_url,
+        )
+        assert no_app.returncode == 1
+        assert "FINPIPE_OPENBANKING_CLIENT_ID" in no_app.stderr
+    with Warehouse.open(f"duckdb:///{home / 'warehouse.duckdb'}") as wh:
+        rows = wh.read(CONNECTIONS).select("provider", "status")
+    assert sorted(rows.rows()) == [
+        ("aggregator", "active"),
+        ("berlingroup", "active"),
+        ("openbanking", "active"),
+    ]
