@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from finpipe.sandbox.provider import ProviderSandbox
+from finpipe.sandbox.server import Sandbox, SandboxCredentials, SandboxServer
+from finpipe.sandbox.world import World
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.schema import SCHEMAS
 
@@ -96,6 +99,35 @@ def warehouse_url(request: pytest.FixtureRequest) -> str:
     if request.param == "duckdb":
         return request.getfixturevalue("duckdb_warehouse_url")
     return request.getfixturevalue("postgres_warehouse_url")
+
+
+@pytest.fixture
+def duck(duckdb_warehouse_url: str) -> Iterator[Warehouse]:
+    """A DuckDB warehouse in the test's temp folder (tests that are about one engine)."""
+    with Warehouse.open(duckdb_warehouse_url) as wh:
+        yield wh
+
+
+ServeProvider = Callable[[World, ProviderSandbox, SandboxCredentials], SandboxServer]
+
+
+@pytest.fixture
+def serve_provider() -> Iterator[ServeProvider]:
+    """Serve one sandbox provider over real HTTP on loopback; every server started through
+    it stops when the test ends."""
+    started: list[SandboxServer] = []
+
+    def serve(
+        world: World, provider: ProviderSandbox, credentials: SandboxCredentials
+    ) -> SandboxServer:
+        sandbox = Sandbox(world=world, providers={provider.name: provider}, credentials=credentials)
+        server = SandboxServer(sandbox).start()
+        started.append(server)
+        return server
+
+    yield serve
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ connector's own connect flow."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from aggregator_helpers import ROOMY, Running, StartSandbox
 
 from finpipe.config import generate_secret_key
 from finpipe.sandbox.aggregator.app import build
-from finpipe.sandbox.server import Sandbox, SandboxCredentials, SandboxServer
+from finpipe.sandbox.server import SandboxCredentials, SandboxServer
 from finpipe.sandbox.world import World, WorldSpec, generate_world, load_world
 from finpipe.secrets import SecretBox
 from finpipe.warehouse import Warehouse
@@ -28,23 +28,16 @@ def agg_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture
-def start_sandbox(agg_world: World) -> Iterator[StartSandbox]:
+def start_sandbox(agg_world: World, serve_provider: Callable[..., SandboxServer]) -> StartSandbox:
     """Start an aggregator sandbox over HTTP; limits are roomy unless ``published=True``;
     ``start`` sets the bank clock (default: the day after the world's last day)."""
-    started: list[SandboxServer] = []
 
     def start(*, published: bool = False, start: dt.datetime | None = None) -> Running:
         creds = SandboxCredentials()
         sandbox = build(agg_world, creds, limits=None if published else ROOMY, start=start)
-        server = SandboxServer(
-            Sandbox(world=agg_world, providers={"aggregator": sandbox}, credentials=creds)
-        ).start()
-        started.append(server)
-        return Running(sandbox, server, creds)
+        return Running(sandbox, serve_provider(agg_world, sandbox, creds), creds)
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 @pytest.fixture
@@ -56,12 +49,6 @@ def agg(start_sandbox: StartSandbox) -> Running:
 @pytest.fixture
 def box() -> SecretBox:
     return SecretBox([generate_secret_key()])
-
-
-@pytest.fixture
-def duck(duckdb_warehouse_url: str) -> Iterator[Warehouse]:
-    with Warehouse.open(duckdb_warehouse_url) as wh:
-        yield wh
 
 
 @pytest.fixture

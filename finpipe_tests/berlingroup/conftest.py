@@ -5,7 +5,7 @@ contexts on a temporary warehouse."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from finpipe.connectors.banks import BankContext, BankCredentials
 from finpipe.connectors.berlingroup import connect_berlingroup
 from finpipe.connectors.http import RetryPolicy
 from finpipe.sandbox.berlingroup.app import BerlinGroupSandbox, build
-from finpipe.sandbox.server import Sandbox, SandboxCredentials, SandboxServer
+from finpipe.sandbox.server import SandboxCredentials, SandboxServer
 from finpipe.sandbox.world import World, WorldSpec, generate_world, load_world
 from finpipe.secrets import SecretBox
 from finpipe.warehouse import Warehouse
@@ -77,34 +77,21 @@ StartSandbox = Callable[..., Running]
 
 
 @pytest.fixture
-def start_sandbox(bg_world: World) -> Iterator[StartSandbox]:
+def start_sandbox(bg_world: World, serve_provider: Callable[..., SandboxServer]) -> StartSandbox:
     """Start a Berlin Group sandbox over HTTP (``start``: the bank's clock; ``page_size``)."""
-    started: list[SandboxServer] = []
 
     def start(**kwargs: Any) -> Running:
         creds = SandboxCredentials()
         sandbox = build(bg_world, creds, **kwargs)
-        server = SandboxServer(
-            Sandbox(world=bg_world, providers={"berlingroup": sandbox}, credentials=creds)
-        ).start()
-        started.append(server)
-        return Running(sandbox, server, creds)
+        return Running(sandbox, serve_provider(bg_world, sandbox, creds), creds)
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 @pytest.fixture
 def bg(start_sandbox: StartSandbox) -> Running:
     """A sandbox with the default page size (100 entries)."""
     return start_sandbox()
-
-
-@pytest.fixture
-def duck(duckdb_warehouse_url: str) -> Iterator[Warehouse]:
-    with Warehouse.open(duckdb_warehouse_url) as wh:
-        yield wh
 
 
 def world_booked(running: Running, account_id: str) -> pl.DataFrame:

@@ -4,7 +4,7 @@ bank provider, the sandbox over real HTTP on loopback, and connected companies."
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from finpipe.connectors.http import RetryPolicy
 from finpipe.connectors.openbanking import connect_openbanking, sync_openbanking
 from finpipe.connectors.openbanking.sync import OpenBankingSyncReport
 from finpipe.sandbox.openbanking.app import OpenBankingSandbox, build
-from finpipe.sandbox.server import Sandbox, SandboxCredentials, SandboxServer
+from finpipe.sandbox.server import SandboxCredentials, SandboxServer
 from finpipe.sandbox.world import World, WorldSpec, generate_world, load_world
 from finpipe.secrets import SecretBox
 from finpipe.warehouse import Warehouse
@@ -76,33 +76,20 @@ StartSandbox = Callable[..., Running]
 
 
 @pytest.fixture
-def start_sandbox(ob_world: World) -> Iterator[StartSandbox]:
+def start_sandbox(ob_world: World, serve_provider: Callable[..., SandboxServer]) -> StartSandbox:
     """Start an Open Banking sandbox over HTTP (keyword arguments go to ``build``)."""
-    started: list[SandboxServer] = []
 
     def start(**kwargs: Any) -> Running:
         creds = SandboxCredentials()
         sandbox = build(ob_world, creds, **kwargs)
-        server = SandboxServer(
-            Sandbox(world=ob_world, providers={"openbanking": sandbox}, credentials=creds)
-        ).start()
-        started.append(server)
-        return Running(sandbox, server, creds)
+        return Running(sandbox, serve_provider(ob_world, sandbox, creds), creds)
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 @pytest.fixture
 def ob(start_sandbox: StartSandbox) -> Running:
     return start_sandbox()
-
-
-@pytest.fixture
-def duck(duckdb_warehouse_url: str) -> Iterator[Warehouse]:
-    with Warehouse.open(duckdb_warehouse_url) as wh:
-        yield wh
 
 
 def raw_frames(warehouse: Warehouse, company_id: str) -> dict[str, pl.DataFrame]:

@@ -224,9 +224,3 @@ def qbo(qbo_world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[QBO]:
         yield QBO(sandbox=sandbox, server=server, app=app)
     finally:
         server.stop()
-
-
-@pytest.fixture
-def duck(duckdb_warehouse_url: str) -> Iterator[Warehouse]:
-    with Warehouse.open(duckdb_warehouse_url) as wh:
-        yield wh

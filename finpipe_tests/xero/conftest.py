@@ -122,9 +122,3 @@ def start_sandbox(xero_world: World) -> Iterator[StartSandbox]:
 def xero(start_sandbox: StartSandbox) -> Running:
     """A sandbox with a roomy budget."""
     return start_sandbox()
-
-
-@pytest.fixture
-def duck(duckdb_warehouse_url: str) -> Iterator[Warehouse]:
-    with Warehouse.open(duckdb_warehouse_url) as wh:
-        yield wh

@@ -47,6 +47,7 @@ REJECTED_CHECK = "no_rejected_files"
     ],
     partitions_def=company_partitions,
     can_subset=False,
+    pool="statement",
     description=(
         "Import every statement file waiting in $FINPIPE_HOME/statements/inbox/<company>/: "
         "camt.053, OFX/QFX, MT940 or CSV; imported once by content hash, all or nothing."
