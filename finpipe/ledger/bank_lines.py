@@ -8,10 +8,11 @@ merge, vectorised in Polars:
 2. **Statement accounts join their API account.** A statement file names its account by IBAN
    or account number; when an API source reports an account with the same IBAN / number,
    the file's lines are that account's lines.
-3. **Pending lines are replaced by their posted line.** Explicitly, where the source links
-   them (``pending_source_id``); otherwise a pending line is dropped when a booked line of
-   the same account, amount and currency was booked 0..``PENDING_WINDOW_DAYS`` days after
-   it, pairing them one to one (the n-th pending with the n-th booked line).
+3. **Pending lines are replaced by their posted line.** The APIs do this themselves (a
+   pending line a later pull no longer returns is soft-deleted, or the posted line names it
+   in ``pending_source_id``, which the merge honours). A statement file's pending line, which
+   nothing withdraws, is dropped when a booked line of the same account, amount and
+   currency was booked 0..``PENDING_WINDOW_DAYS`` days after it, one to one.
 4. **One line per transaction across sources.** Booked lines of one account with the same
    booked date, amount and currency are numbered within each source; the k-th of each
    source are the same transaction. The API's version is kept (richer, and it is what
@@ -95,6 +96,26 @@ def canonical_account_ids(
     )
 
 
+def _masked_aliases(accounts: pl.DataFrame) -> pl.DataFrame:
+    """(last digits, currency, bank_account_id) of API accounts known only by a masked
+    number (the aggregator's ``****1234``), where those digits and the currency name one
+    account of the company alone."""
+    masked = (
+        accounts.filter(
+            (pl.col("source") != "statement")
+            & pl.col("account_number").str.contains(r"^[*Xx•]+\d{2,}$")
+        )
+        .select(
+            "company_id",
+            pl.col("account_number").str.extract(r"(\d+)$").alias("digits"),
+            "currency",
+            "bank_account_id",
+        )
+        .filter(pl.len().over("company_id", "digits", "currency") == 1)
+    )
+    return masked
+
+
 def _map_statement_accounts(
     lines: pl.DataFrame, accounts: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
@@ -102,9 +123,23 @@ def _map_statement_accounts(
     statement = accounts.filter(pl.col("source") == "statement").with_columns(
         _normalise_id(pl.col("bank_account_id")).alias("alias")
     )
-    mapping = statement.join(aliases, on="alias", how="inner", suffix="_api").select(
+    exact = statement.join(aliases, on="alias", how="inner", suffix="_api").select(
         pl.col("bank_account_id").alias("from_id"), pl.col("bank_account_id_api").alias("to_id")
     )
+    # A file names the full number, the aggregator only its last digits: same digits at
+    # the end, same currency, and no other candidate.
+    masked = _masked_aliases(accounts)
+    by_mask = (
+        statement.join(exact, left_on="bank_account_id", right_on="from_id", how="anti")
+        .join(masked, on=["company_id", "currency"], how="inner", suffix="_api")
+        .filter(pl.col("alias").str.ends_with(pl.col("digits")))
+        .filter(pl.len().over("bank_account_id") == 1)
+        .select(
+            pl.col("bank_account_id").alias("from_id"),
+            pl.col("bank_account_id_api").alias("to_id"),
+        )
+    )
+    mapping = pl.concat([exact, by_mask])
     if mapping.is_empty():
         return lines, accounts, 0
     lines = (
@@ -135,8 +170,13 @@ def _replace_pending(lines: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     )
     pending = pending.join(linked, on=["bank_account_id", "source", "source_id"], how="anti")
     explicit = lines.filter(pl.col("status") == "pending").height - pending.height
-    # Implicit: pair the n-th pending line of (account, amount, currency) with the n-th booked
-    # line of the same key that was booked inside the window after it and not already linked.
+    # The APIs manage their own pending lines (a snapshot per pull, or an explicit link), so
+    # a pending line an API still reports IS pending: only statement files' pending lines,
+    # which no later file withdraws, are paired implicitly. The n-th pending line of
+    # (account, amount, currency) goes with the n-th booked line of the same key booked
+    # inside the window after it and not already linked.
+    managed = pending.filter(pl.col("source") != "statement")
+    pending = pending.filter(pl.col("source") == "statement")
     key = ["bank_account_id", "amount", "currency"]
     candidates = (
         pending.with_row_index("_p")
@@ -165,7 +205,7 @@ def _replace_pending(lines: pl.DataFrame) -> tuple[pl.DataFrame, int]:
         taken_b.add(b)
         replaced.append(p)
     keep = pending.with_row_index("_p").filter(~pl.col("_p").is_in(replaced)).drop("_p")
-    return pl.concat([booked, keep]), explicit + len(replaced)
+    return pl.concat([booked, managed, keep]), explicit + len(replaced)
 
 
 def _collapse_duplicates(lines: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -282,6 +322,8 @@ def balance_continuity(
     that day, a day's first line does not start from the previous closing, or a reported
     balance differs from closing at its date. Accounts with no reported balance can only be
     checked against their own running balances: the first day's chain is anchored on them.
+    ``verified`` says whether anything but the anchor itself was checked (an account whose
+    bank gives one current balance and no running balances is consistent by construction).
     """
     booked = lines.filter(pl.col("status") == "booked")
     points = [] if balances is None else [balances.select("bank_account_id", "date", "balance")]
@@ -324,12 +366,14 @@ def balance_continuity(
         .with_columns((pl.col("balance") - pl.col("cum").fill_null(0)).alias("opening"))
         .select("bank_account_id", "opening")
     )
-    # Without a reported balance: the first day's first printed start anchors the chain.
+    # Without a reported balance the first day's running balances anchor the chain: its
+    # opening is the one balance a line starts from that no line of the day ends on.
     fallback = (
-        days.filter(pl.col("starts").list.len() > 0)
-        .group_by("bank_account_id")
-        .agg(pl.col("starts").first().list.min().alias("_start"))
-        .select("bank_account_id", pl.col("_start").alias("opening_fallback"))
+        days.group_by("bank_account_id")
+        .agg(pl.all().sort_by("booked_date").first())
+        .with_columns(pl.col("starts").list.set_difference(pl.col("printed")).alias("_open"))
+        .filter(pl.col("_open").list.len() == 1)
+        .select("bank_account_id", pl.col("_open").list.first().alias("opening_fallback"))
     )
     chain = (
         days.join(at_anchor, on="bank_account_id", how="left")
@@ -343,11 +387,16 @@ def balance_continuity(
             (
                 (pl.col("printed").list.len() == 0)
                 | pl.col("printed").list.contains(pl.col("closing"))
-            ).alias("closing_ok"),
+            )
+            # an unanchored chain cannot be judged (it is reported as not verified)
+            .fill_null(True)
+            .alias("closing_ok"),
             (
                 (pl.col("starts").list.len() == 0)
                 | pl.col("starts").list.contains(pl.col("previous"))
-            ).alias("start_ok"),
+            )
+            .fill_null(True)
+            .alias("start_ok"),
         )
     )
     reported_check = (
@@ -390,5 +439,11 @@ def balance_continuity(
         pl.col("anchored").fill_null(False),
     )
     return result.with_columns(
-        ((pl.col("broken_days") == 0) & (pl.col("reported_mismatches") == 0)).alias("continuous")
+        ((pl.col("broken_days") == 0) & (pl.col("reported_mismatches") == 0)).alias("continuous"),
+        # Proven, not just consistent: the chain met a balance other than its own anchor
+        # (a running balance, or a second reported balance).
+        (
+            pl.col("anchored")
+            & ((pl.col("running_balances") > 0) | (pl.col("reported_balances") >= 2))
+        ).alias("verified"),
     ).sort("bank_account_id")

@@ -101,15 +101,18 @@ def test_pending_replaced_by_its_linked_posted_line() -> None:
     assert stats.pending_replaced == 1
 
 
-def test_pending_replaced_by_same_amount_booked_inside_the_window_one_to_one() -> None:
+def test_statement_pending_replaced_by_same_amount_booked_in_the_window_one_to_one() -> None:
+    def stmt(**kw: object) -> dict[str, object]:
+        return line(source="statement", bank_account_id="GB52BARC69347135245958", **kw)
+
     merged, _, stats = merge_bank_lines(
         [
             lines(
-                line(source_id="p1", status="pending", booked_date=D(2026, 10, 1)),
-                line(source_id="p2", status="pending", booked_date=D(2026, 10, 1)),
-                line(source_id="b1", booked_date=D(2026, 10, 2)),
+                stmt(source_id="p1", status="pending", booked_date=D(2026, 10, 1)),
+                stmt(source_id="p2", status="pending", booked_date=D(2026, 10, 1)),
+                stmt(source_id="b1", booked_date=D(2026, 10, 2)),
                 # too late to be p2's posting
-                line(source_id="b2", booked_date=D(2026, 10, 20)),
+                stmt(source_id="b2", booked_date=D(2026, 10, 20)),
             )
         ],
         [],
@@ -120,6 +123,78 @@ def test_pending_replaced_by_same_amount_booked_inside_the_window_one_to_one() -
         ("p2", "pending"),
     ]
     assert stats.pending_replaced == 1
+
+
+def test_a_pending_line_an_api_still_reports_stays_pending() -> None:
+    """The API withdraws pending lines itself: an unrelated booked coffee of the same amount
+    the next day does not replace the one still pending."""
+    merged, _, stats = merge_bank_lines(
+        [
+            lines(
+                line(source_id="p1", status="pending", amount=-450, booked_date=D(2026, 10, 1)),
+                line(source_id="b9", amount=-450, booked_date=D(2026, 10, 2)),
+            )
+        ],
+        [],
+    )
+    assert sorted(merged.select("source_id", "status").rows()) == [
+        ("b9", "booked"),
+        ("p1", "pending"),
+    ]
+    assert stats.pending_replaced == 0
+
+
+def test_statement_account_joins_the_aggregator_account_by_its_masked_number() -> None:
+    agg = dict(source="aggregator", bank_account_id="eh7hSWvQ", currency="USD")
+    api = lines(line(**agg, source_id="tx-1", amount=-1000))
+    qfx = lines(
+        line(
+            source="statement",
+            bank_account_id="9034081199",
+            currency="USD",
+            source_id="FIT-1",
+            amount=-1000,
+        )
+    )
+    plaid_accounts = accounts(
+        account(**agg, iban=None, account_number="****1199"),
+        # another card ending in 1199 in another currency is no rival
+        account(
+            source="aggregator",
+            bank_account_id="other",
+            currency="EUR",
+            iban=None,
+            account_number="****1199",
+        ),
+    )
+    files = accounts(
+        account(
+            source="statement",
+            bank_account_id="9034081199",
+            currency="USD",
+            iban=None,
+            account_number="9034081199",
+        )
+    )
+    merged, merged_accounts, stats = merge_bank_lines([api, qfx], [plaid_accounts, files])
+    assert stats.statement_accounts_mapped == 1
+    assert merged.select("source", "source_id", "also_reported_by").rows() == [
+        ("aggregator", "tx-1", "statement:FIT-1")
+    ]
+    assert sorted(merged_accounts.get_column("bank_account_id")) == ["eh7hSWvQ", "other"]
+    # Two aggregator accounts ending in the same digits and currency: no guess.
+    rival = accounts(
+        account(**agg, iban=None, account_number="****1199"),
+        account(
+            source="aggregator",
+            bank_account_id="twin",
+            currency="USD",
+            iban=None,
+            account_number="****1199",
+        ),
+    )
+    _, _, ambiguous = merge_bank_lines([api, qfx], [rival, files])
+    assert ambiguous.statement_accounts_mapped == 0
 
 
 def test_statement_and_api_report_one_transaction_once() -> None:
@@ -201,6 +276,30 @@ def test_balance_continuity_passes_a_consistent_chain_and_finds_a_gap() -> None:
     assert not off.item(0, "continuous")
 
 
+def test_continuity_without_reported_balance_anchors_on_the_days_first_start() -> None:
+    # A day of -50 (balance 950) then +100 (balance 1050): opening 1000, not 950.
+    chain = _chain([(D(2026, 10, 1), -50), (D(2026, 10, 1), 100), (D(2026, 10, 2), 5)], 1000)
+    merged, _, _ = merge_bank_lines([chain], [])
+    result = balance_continuity(merged)
+    assert result.select("continuous", "verified", "broken_days").row(0) == (True, True, 0)
+    # The bank printed 1055 after the +5, but the line says +6: broken.
+    wrong = merged.with_columns(
+        pl.when(pl.col("amount") == 5).then(6).otherwise(pl.col("amount")).alias("amount")
+    )
+    gap = balance_continuity(wrong)
+    assert not gap.item(0, "continuous")
+
+
+def test_one_reported_balance_and_no_running_balance_is_consistent_but_not_verified() -> None:
+    plain = lines(line(source="aggregator", source_id="a", amount=-1_000_000_000))
+    acct = accounts(
+        account(source="aggregator", reported_balance=42, reported_balance_date=D(2026, 10, 1))
+    )
+    merged, merged_accounts, _ = merge_bank_lines([plain], [acct])
+    result = balance_continuity(merged, accounts=merged_accounts)
+    assert result.select("continuous", "verified").row(0) == (True, False)
+
+
 def test_balance_continuity_checks_statement_balances_without_running_balances() -> None:
     plain = lines(
         line(source_id="a", amount=-100, booked_date=D(2026, 10, 1)),
@@ -214,7 +313,8 @@ def test_balance_continuity_checks_statement_balances_without_running_balances()
             "balance": [1000, 900, 1200],
         }
     )
-    assert balance_continuity(merged, balances).item(0, "continuous")
+    ok = balance_continuity(merged, balances)
+    assert ok.select("continuous", "verified").row(0) == (True, True)
     bad = balances.with_columns(
         pl.when(pl.col("date") == D(2026, 10, 3))
         .then(950)
