@@ -158,7 +158,7 @@ def _drop_statements(settings: Settings) -> int:
     change nothing)."""
     import polars as pl
 
-    from finpipe.connectors.statements.dropfolder import inbox_dir
+    from finpipe.connectors.statements.dropfolder import SETTLE_SECONDS, inbox_dir
     from finpipe.sandbox.statements import export_statements
     from finpipe.sandbox.world import load_world
 
@@ -174,6 +174,8 @@ def _drop_statements(settings: Settings) -> int:
     files = 0
     for company_id in companies:
         files += len(export_statements(world, company_id, inbox_dir(settings.home, company_id)))
+    if files:
+        time.sleep(SETTLE_SECONDS)  # the importer leaves files younger than this alone
     return files
 
 

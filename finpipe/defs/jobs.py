@@ -29,7 +29,7 @@ marts_job = dg.define_asset_job(
 )
 
 # Bank data only (every bank API, the statement drop folder, the canonical bank tables): what
-# the statement inbox sensor launches, and what an operator runs after renewing a consent.
+# an operator runs after renewing a consent.
 bank_job = dg.define_asset_job(
     name="sync_banks",
     selection=dg.AssetSelection.groups(
@@ -39,4 +39,15 @@ bank_job = dg.define_asset_job(
     partitions_def=company_partitions,
     description="Sync a company's bank APIs, import its dropped statement files, rebuild "
     "ledger.bank_lines / ledger.bank_accounts.",
+)
+
+# Dropped statement files only, then the canonical bank tables: what the inbox sensor
+# launches. It must not pull the bank APIs: they allow a few unattended pulls a day.
+statements_job = dg.define_asset_job(
+    name="import_statements",
+    selection=dg.AssetSelection.groups("raw_statement")
+    | dg.AssetSelection.keys(["ledger", "bank_accounts"], ["ledger", "bank_lines"]),
+    partitions_def=company_partitions,
+    description="Import a company's dropped statement files and rebuild ledger.bank_lines / "
+    "ledger.bank_accounts.",
 )

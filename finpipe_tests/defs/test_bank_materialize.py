@@ -3,6 +3,8 @@ through the drop folder, the canonical bank tables and their continuity check.""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +19,9 @@ from finpipe.connectors.statements.dropfolder import inbox_dir
 from finpipe.definitions import defs as load_defs
 from finpipe.instance import prepare_dagster_home
 from finpipe.sandbox.bank_view import BankView
-from finpipe.sandbox.server import SandboxServer, build_sandbox
+from finpipe.sandbox.server import Sandbox, SandboxServer, build_sandbox
 from finpipe.sandbox.statements import export_statements
-from finpipe.sandbox.world import World, WorldSpec, generate_world
+from finpipe.sandbox.world import WorldSpec, generate_world
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.ledger import BANK_ACCOUNTS, BANK_LINES
 from finpipe.warehouse.tables.ops import COMPANIES
@@ -41,7 +43,7 @@ def bank_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def bank_home(
     tmp_path: Path, bank_world_dir: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Path, World]]:
+) -> Iterator[tuple[Path, Sandbox]]:
     """FINPIPE_HOME with the bank world, every connector pointed at a running sandbox."""
     home = tmp_path / "home"
     home.mkdir()
@@ -58,7 +60,15 @@ def bank_home(
             monkeypatch.setenv(
                 f"FINPIPE_{name.upper()}_CLIENT_SECRET", sandbox.credentials.client_secret
             )
-        yield home, sandbox.world
+        yield home, sandbox
+
+
+def _settled(files: list[Path]) -> list[Path]:
+    """As if dropped a while ago: the importer leaves files younger than a second alone."""
+    past = time.time() - 60
+    for path in files:
+        os.utime(path, (past, past))
+    return files
 
 
 def _booked(frame: pl.DataFrame) -> list[tuple[str, int, int]]:
@@ -72,8 +82,9 @@ def _booked(frame: pl.DataFrame) -> list[tuple[str, int, int]]:
 
 
 @pytest.mark.slow
-def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, World]) -> None:
-    home, world = bank_home
+def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, Sandbox]) -> None:
+    home, sandbox = bank_home
+    world = sandbox.world
     settings = load_settings()
     companies = world.table("companies").collect().sort("company_id")
     with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
@@ -87,7 +98,7 @@ def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, Wo
             instance.add_dynamic_partitions("company", list(changes.add))
             for company_id, source in companies.select("company_id", "bank_provider").rows():
                 if source == "statement":
-                    export_statements(world, company_id, inbox_dir(home, company_id))
+                    _settled(export_statements(world, company_id, inbox_dir(home, company_id)))
                 else:
                     provider = bank_providers()[source]
                     provider.connect(provider.context(wh, settings, company_id), True, print)
@@ -154,7 +165,7 @@ def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, Wo
             .select("company_id", "bank_provider")
             .row(0)
         )
-        files = export_statements(world, api_company, inbox_dir(home, api_company))
+        files = _settled(export_statements(world, api_company, inbox_dir(home, api_company)))
         assert files
         result = job.execute_in_process(instance=instance, partition_key=api_company)
         assert result.success
@@ -167,3 +178,30 @@ def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, Wo
         assert set(after.get_column("source")) == {api_source}
         booked = after.filter(pl.col("status") == "booked")
         assert booked.get_column("also_reported_by").str.starts_with("statement:").all()
+
+        # A consent the person revoked: the run still succeeds and rebuilds the ledger from
+        # what is landed, and the connections check says a person must reconnect.
+        ob_company = companies.filter(pl.col("bank_provider") == "openbanking").item(
+            0, "company_id"
+        )
+        with Warehouse.from_settings(settings) as wh:
+            consent = wh.query(
+                "SELECT external_id FROM ops.connections WHERE company_id = %s "
+                "AND provider = 'openbanking' AND status = 'active'",
+                [ob_company],
+            ).item()
+        ob = sandbox.provider("openbanking")
+        ob.oauth.revoke(consent)
+        ob.oauth.expire_access_tokens()
+        revoked = job.execute_in_process(instance=instance, partition_key=ob_company)
+        assert revoked.success
+        checks = {c.check_name: c.passed for c in revoked.get_asset_check_evaluations()}
+        assert checks["connections_active"] is False
+        assert checks["bank_balance_continuity"]
+        with Warehouse.from_settings(settings) as wh:
+            status = wh.query(
+                "SELECT status FROM ops.connections WHERE external_id = %s", [consent]
+            ).item()
+            kept = wh.count(BANK_LINES, ob_company)
+        assert status == "needs_reauth"
+        assert kept == lines.filter(pl.col("company_id") == ob_company).height

@@ -29,7 +29,7 @@ def test_definitions_load_with_expected_objects() -> None:
     expected |= bank_raw | {"ledger/bank_accounts", "ledger/bank_lines"}
     assert expected <= keys
     jobs = {j.name for j in repo.get_all_jobs()}
-    assert {"register_companies", "finpipe_main", "sync_banks"} <= jobs
+    assert {"register_companies", "finpipe_main", "sync_banks", "import_statements"} <= jobs
     sensors = {s.name for s in repo.sensor_defs}
     assert {"company_partitions_sensor", "statement_inbox_sensor"} <= sensors
     checks = {c.name for c in repo.asset_graph.asset_check_keys}

@@ -57,8 +57,9 @@ def statement_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     company_id = context.partition_key
     root = statements_root(load_settings())
     with warehouse.open() as wh:
-        # The sensor already waited for files to settle; a run started by hand means "now".
-        results = import_inbox(wh, root, company_id, dt.datetime.now(dt.UTC), settle_seconds=0)
+        # Files modified in the last second may still be being copied in: left for the next
+        # run (writers that rename into place, like the demo's export, are never half-read).
+        results = import_inbox(wh, root, company_id, dt.datetime.now(dt.UTC))
         counts = {
             entity: wh.count(table, company_id) for entity, table in STATEMENTS.tables.items()
         }

@@ -7,7 +7,7 @@ import dagster as dg
 
 from finpipe.config import load_settings
 from finpipe.connectors.statements.dropfolder import pending_files, statements_root
-from finpipe.defs.jobs import bank_job
+from finpipe.defs.jobs import statements_job
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import WarehouseResource
 from finpipe.warehouse.tables.ops import COMPANIES
@@ -22,11 +22,13 @@ def inbox_run_key(company_id: str, files: list[tuple[str, str, int]]) -> str:
 
 @dg.sensor(
     name="statement_inbox_sensor",
-    job=bank_job,
+    job=statements_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts `sync_banks` for a company when statement files settle in "
-    "$FINPIPE_HOME/statements/inbox/<company_id>/ (one run per company for a burst of files).",
+    description="Starts `import_statements` for a company when statement files settle in "
+    "$FINPIPE_HOME/statements/inbox/<company_id>/ (one run per company for a burst of files). "
+    "A failed run leaves its files in the inbox under the same run key: fix the cause and "
+    "re-execute the run, or drop the files again.",
 )
 def statement_inbox_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
