@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from finpipe.connectors.berlingroup import (
     to_minor,
 )
 from finpipe.connectors.berlingroup.connect import sca_oauth_href
-from finpipe.connectors.berlingroup.parse import report_entries
+from finpipe.connectors.berlingroup.parse import report_entries, transaction_source_id
 from finpipe.connectors.errors import ConnectorError
 from finpipe.warehouse.tables.raw import BERLINGROUP_TABLES
 
@@ -94,6 +95,51 @@ def test_amounts_are_exact_minor_units() -> None:
     for bad in ("1.234", "abc", "NaN", 1.5, None):
         with pytest.raises(AmountError):
             to_minor(bad, "EUR")  # type: ignore[arg-type]
+
+
+def test_identical_entries_without_ids_stay_apart() -> None:
+    """transactionId and entryReference are optional: two identical card payments (same
+    day, amount, text) are two lines, keyed by their occurrence in the report."""
+    card = {
+        "bookingDate": "2026-10-05",
+        "valueDate": "2026-10-05",
+        "transactionAmount": {"amount": "-4.50", "currency": "EUR"},
+        "remittanceInformationUnstructured": "CAFE CENTRAL",
+    }
+    other = {**card, "transactionAmount": {"amount": "-7.00", "currency": "EUR"}}
+    body = {
+        "transactions": {
+            "booked": [dict(card), dict(other), dict(card)],
+            "pending": [dict(card), dict(card)],
+            "_links": {},
+        }
+    }
+    entries, _ = report_entries(body, "acc-1")
+    ids = [sid for sid, _ in entries]
+    assert len(set(ids)) == 5
+    digest = transaction_source_id(card, "booked")
+    # The first keeps the bare payload digest (keys landed before stay valid).
+    assert ids == [
+        digest,
+        transaction_source_id(other, "booked"),
+        f"{digest}:1",
+        f"pending:{digest}",
+        f"pending:{digest}:1",
+    ]
+    # Deterministic: a re-read gives the same keys, also when the report is paged.
+    assert [sid for sid, _ in report_entries(body, "acc-1")[0]] == ids
+    occurrences: Counter[str] = Counter()
+    paged = []
+    for booked in ([card, other], [card]):
+        page = {"transactions": {"booked": booked}}
+        paged += [sid for sid, _ in report_entries(page, "acc-1", occurrences)[0]]
+    assert paged == ids[:3]
+
+    lines, rejected = parse_lines(transaction_frame(body))
+    assert rejected == []
+    booked = lines.filter(pl.col("status") == "booked")
+    assert booked.height == 3 and booked["amount"].sum() == -450 - 700 - 450
+    assert lines.filter(pl.col("status") == "pending").height == 2
 
 
 def test_bad_records_are_named_and_the_batch_goes_on() -> None:

@@ -4,12 +4,18 @@ equals what the bank reports (both engines), re-runs write nothing, pending -> b
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pytest
 
+from finpipe.connectors.berlingroup import sync as bg_sync
 from finpipe.connectors.berlingroup import sync_berlingroup, to_bank_accounts, to_bank_lines
+from finpipe.connectors.oauth import TokenStore
 from finpipe.warehouse import Warehouse
-from finpipe.warehouse.tables.ops import SYNC_CURSORS
+from finpipe.warehouse.tables.ops import CONNECTIONS, OAUTH_TOKENS, SYNC_CURSORS
 from finpipe.warehouse.tables.raw import BERLINGROUP_TABLES
 from finpipe_tests.berlingroup.bg_helpers import assert_matches_bank, frames
 from finpipe_tests.berlingroup.conftest import Running, StartSandbox
@@ -97,4 +103,60 @@ def test_pending_line_posts_and_is_soft_deleted(
         pl.col("source_id").is_in([f"pending:{pending['line_id']}", booked["line_id"]])
     )
     assert pair.select("source_id", "status").rows() == [(booked["line_id"], "booked")]
+    assert_matches_bank(bg, duck, company)
+
+
+class Killed(Exception):
+    """The sync process died (right after a commit)."""
+
+
+def _landed(warehouse: Warehouse, company_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Landed transactions (key, payload, deleted) and transaction cursors, sorted."""
+    lines = warehouse.read(BERLINGROUP_TABLES["transactions"], company_id=company_id)
+    cursors = warehouse.read(
+        SYNC_CURSORS, where="company_id = %s AND entity = %s", params=[company_id, "transactions"]
+    )
+    return (
+        lines.select("tenant_id", "source_id", "payload", "deleted").sort("tenant_id", "source_id"),
+        cursors.select("tenant_id", "cursor").sort("tenant_id"),
+    )
+
+
+def test_sync_killed_after_a_newest_first_page_resumes_without_losing_history(
+    start_sandbox: StartSandbox, duck: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An ASPSP that lists report entries newest first (NextGenPSD2 fixes no order).
+    bg = start_sandbox(order="desc")
+    company = bg.companies()[1]  # its first account's report has several pages
+    ctx = bg.context(duck, company)
+    consent_id = bg.connect(ctx)
+    # The clean run: the same consent (its tokens copied) into a warehouse of its own.
+    with Warehouse.open(f"duckdb:///{tmp_path / 'clean.duckdb'}", create=False) as clean:
+        clean.ensure_tables([*BERLINGROUP_TABLES.values(), SYNC_CURSORS, OAUTH_TOKENS, CONNECTIONS])
+        tokens = TokenStore(duck, ctx.box).load(company, "berlingroup")
+        assert tokens is not None
+        TokenStore(clean, ctx.box).save(company, "berlingroup", tokens, dt.datetime.now(dt.UTC))
+        report = sync_berlingroup(replace(ctx, warehouse=clean), [consent_id])
+        want_lines, want_cursors = _landed(clean, company)
+    assert report.entity("transactions")[0].pages > 1
+
+    real_commit = bg_sync.commit_page
+
+    def commit_then_die(*args: Any) -> Any:
+        real_commit(*args)
+        raise Killed  # killed right after page 1 of the first account committed
+
+    monkeypatch.setattr(bg_sync, "commit_page", commit_then_die)
+    with pytest.raises(Killed):
+        sync_berlingroup(ctx, [consent_id])
+    monkeypatch.undo()
+    killed_lines, killed_cursors = _landed(duck, company)
+    assert 0 < killed_lines.height < want_lines.height
+    # Mid-pull commits keep the cursor the pull started from (none yet).
+    assert set(killed_cursors["cursor"]) <= {""}
+
+    sync_berlingroup(ctx, [consent_id])
+    got_lines, got_cursors = _landed(duck, company)
+    assert got_lines.equals(want_lines)
+    assert got_cursors.equals(want_cursors)
     assert_matches_bank(bg, duck, company)

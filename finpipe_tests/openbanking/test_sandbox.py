@@ -3,12 +3,20 @@ OBReadTransaction6 paging, interaction ids and OBErrorResponse1 bodies."""
 
 from __future__ import annotations
 
+import base64
+import json
 import math
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import polars as pl
 import requests
+from requests import Response
 
 from finpipe.connectors.oauth import TokenStore
+from finpipe.connectors.openbanking import ConsentClient, openbanking_app
+from finpipe.connectors.openbanking.jws import intent_claims, sign_hs256
 from finpipe.warehouse import Warehouse
 from finpipe_tests.openbanking.conftest import Running
 
@@ -97,6 +105,101 @@ def test_authorize_needs_a_signed_request_object(ob: Running) -> None:
     )
     assert answer.status_code == 400
     assert answer.json()["error"] == "invalid_request_object"
+
+
+REDIRECT = "http://127.0.0.1:9/cb"
+
+
+def _claims(payload: str) -> dict[str, Any]:
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_connector_request_object_repeats_every_authorization_parameter(
+    ob: Running, ob_company: str
+) -> None:
+    creds = ob.credentials
+    consent_id = ConsentClient(ob.base, creds.client_id, creds.client_secret).create()["ConsentId"]
+    app = openbanking_app(ob.base, creds.client_id, creds.client_secret, REDIRECT, consent_id)
+    url = app.authorization_url("st-1")
+    query = dict(parse_qsl(urlsplit(url).query))
+    claims = _claims(query["request"].split(".")[1])
+    for name in ("client_id", "response_type", "redirect_uri", "scope", "state"):
+        assert claims[name] == query[name], name
+    assert claims["iss"] == creds.client_id and claims["aud"] == ob.base
+    assert claims["nbf"] <= claims["iat"] < claims["exp"] <= claims["iat"] + 3600
+    # The sandbox accepts it and issues a code.
+    answer = requests.get(f"{url}&sandbox_company={ob_company}", allow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    assert "code=" in answer.headers["location"]
+    assert ob.sandbox.consents[consent_id].status == "Authorised"
+
+
+def test_request_objects_weaker_than_fapi_are_refused(ob: Running, ob_company: str) -> None:
+    creds = ob.credentials
+    consent_id = ConsentClient(ob.base, creds.client_id, creds.client_secret).create()["ConsentId"]
+    query = {
+        "client_id": creds.client_id,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "openid accounts",
+        "state": "st-1",
+        "sandbox_company": ob_company,
+    }
+    now = int(time.time())
+    good: dict[str, Any] = {
+        "iss": creds.client_id,
+        "aud": ob.base,
+        "client_id": creds.client_id,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "openid accounts",
+        "state": "st-1",
+        "nonce": "n-1",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "claims": intent_claims(consent_id),
+    }
+
+    def authorize(claims: dict[str, Any], secret: str = creds.client_secret) -> Response:
+        request = sign_hs256(claims, secret)
+        return requests.get(
+            f"{ob.base}/oauth2/authorize",
+            params={**query, "request": request},
+            allow_redirects=False,
+        )
+
+    old = {**good, "iat": now - 700, "nbf": now - 700}
+    bad = {
+        "missing exp": {k: v for k, v in good.items() if k != "exp"},
+        "expired": {**old, "exp": now - 60},
+        "exp more than an hour ahead": {**good, "exp": now + 2 * 3600},
+        "lifetime over an hour": {**good, "iat": now - 3000, "nbf": now - 3000, "exp": now + 900},
+        "exp not a number": {**good, "exp": "soon"},
+        "wrong aud": {**good, "aud": "https://bank.example/openbanking"},
+        "no aud": {k: v for k, v in good.items() if k != "aud"},
+        "iss of another client": {**good, "iss": "someone-else"},
+        "client_id of another client": {**good, "client_id": "someone-else"},
+        "other state": {**good, "state": "st-2"},
+        "no state": {k: v for k, v in good.items() if k != "state"},
+        "other redirect_uri": {**good, "redirect_uri": "http://127.0.0.1:9/evil"},
+        "no redirect_uri": {k: v for k, v in good.items() if k != "redirect_uri"},
+        "other scope": {**good, "scope": "openid accounts payments"},
+        "other response_type": {**good, "response_type": "code id_token"},
+        "no intent": {k: v for k, v in good.items() if k != "claims"},
+    }
+    for case, claims in bad.items():
+        answer = authorize(claims)
+        assert answer.status_code == 400, case
+        assert answer.json()["error"] == "invalid_request_object", case
+        assert "location" not in answer.headers, case
+    assert authorize(good, secret="not-the-secret").json()["error"] == "invalid_request_object"
+    # No code was issued: the consent still awaits authorisation.
+    assert ob.sandbox.consents[consent_id].status == "AwaitingAuthorisation"
+    # The same request with a sound object is approved.
+    answer = authorize(good)
+    assert answer.status_code == 302 and "code=" in answer.headers["location"]
+    assert ob.sandbox.consents[consent_id].status == "Authorised"
 
 
 def test_transactions_page_with_links_and_filter(

@@ -4,14 +4,20 @@ equals what the bank reports (BankView), re-syncs write nothing, pending lines p
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pytest
 
 from finpipe.connectors.oauth import TokenStore
+from finpipe.connectors.openbanking import sync as ob_sync
 from finpipe.connectors.openbanking import to_bank_accounts, to_bank_lines
 from finpipe.sandbox.bank_view import BankView
-from finpipe.warehouse import Warehouse
-from finpipe.warehouse.tables.ops import CONNECTIONS, OAUTH_TOKENS
+from finpipe.warehouse import Table, Warehouse
+from finpipe.warehouse.tables.ops import CONNECTIONS, OAUTH_TOKENS, SYNC_CURSORS
+from finpipe.warehouse.tables.raw import OPENBANKING_TABLES
 from finpipe_tests.openbanking.conftest import Running, StartSandbox, raw_frames
 
 UTC = dt.UTC
@@ -133,3 +139,63 @@ def test_pending_lines_post_and_leave_one_line_per_transaction(
     live = lines.filter(~pl.col("deleted"))
     replaced = world.filter(pl.col("pending_line_id").is_not_null())
     assert not set(replaced["pending_line_id"]) & set(live["source_id"])
+
+
+class Killed(Exception):
+    """The sync process died (right after a commit)."""
+
+
+def _landed(warehouse: Warehouse, company_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Landed transactions (key, payload, deleted) and transaction cursors, sorted."""
+    lines = warehouse.read(OPENBANKING_TABLES["transactions"], company_id=company_id)
+    cursors = warehouse.read(
+        SYNC_CURSORS, where="company_id = %s AND entity = %s", params=[company_id, "transactions"]
+    )
+    return (
+        lines.select("tenant_id", "source_id", "payload", "deleted").sort("tenant_id", "source_id"),
+        cursors.select("tenant_id", "cursor").sort("tenant_id"),
+    )
+
+
+def test_sync_killed_after_a_newest_first_page_resumes_without_losing_history(
+    start_sandbox: StartSandbox,
+    duck: Warehouse,
+    ob_company: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bank that sends transactions newest first (OBIE fixes no order).
+    ob = start_sandbox(order="desc")
+    ctx = ob.context(duck, ob_company)
+    consent_id = ob.connect(ctx)
+    # The clean run: the same consent (its tokens copied) into a warehouse of its own.
+    with Warehouse.open(f"duckdb:///{tmp_path / 'clean.duckdb'}", create=False) as clean:
+        clean.ensure_tables([*OPENBANKING_TABLES.values(), SYNC_CURSORS, OAUTH_TOKENS, CONNECTIONS])
+        tokens = TokenStore(duck, ctx.box).load(ob_company, "openbanking")
+        assert tokens is not None
+        TokenStore(clean, ctx.box).save(ob_company, "openbanking", tokens, dt.datetime.now(UTC))
+        ob.sync(replace(ctx, warehouse=clean), consent_id)
+        want_lines, want_cursors = _landed(clean, ob_company)
+    assert want_lines.height > 100  # more than one page
+
+    real_commit = ob_sync.commit_page
+
+    def commit_then_die(warehouse: Warehouse, table: Table, *args: Any) -> Any:
+        result = real_commit(warehouse, table, *args)
+        if table is OPENBANKING_TABLES["transactions"]:
+            raise Killed  # killed right after page 1 of the first account committed
+        return result
+
+    monkeypatch.setattr(ob_sync, "commit_page", commit_then_die)
+    with pytest.raises(Killed):
+        ob.sync(ctx, consent_id)
+    monkeypatch.undo()
+    killed_lines, killed_cursors = _landed(duck, ob_company)
+    assert 0 < killed_lines.height < want_lines.height
+    # Mid-pull commits keep the cursor the pull started from (none yet).
+    assert set(killed_cursors["cursor"]) <= {""}
+
+    ob.sync(ctx, consent_id)
+    got_lines, got_cursors = _landed(duck, ob_company)
+    assert got_lines.equals(want_lines)
+    assert got_cursors.equals(want_cursors)

@@ -3,7 +3,8 @@
 Landed rows keep the ASPSP's JSON verbatim (``raw.berlingroup_*``); this module reads them:
 
 * **transactions**: ``source_id`` is the ``transactionId`` (else ``entryReference``, else a
-  digest of the entry) for booked entries and ``pending:<id>`` for pending ones, so a bank
+  digest of the entry plus, from the second identical id-less entry of the report on, its
+  occurrence number) for booked entries and ``pending:<id>`` for pending ones, so a bank
   that reuses one id for the pending and the booked entry still keeps them apart, and the
   status is known from the landed row alone.
 * **amounts** are signed decimal strings, money in positive: read with
@@ -26,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,12 +82,23 @@ class Rejected:
     reason: str
 
 
-def transaction_source_id(entry: Mapping[str, Any], status: str) -> str:
-    """The landing key of a transaction entry (see the module docstring)."""
+def entry_digest(entry: Mapping[str, Any]) -> str:
+    """The fallback key of an entry without ``transactionId``/``entryReference``: a digest
+    of its payload (``sha:<24 hex>``)."""
+    digest = hashlib.sha256(payloads.dumps(dict(entry)).encode()).hexdigest()[:24]
+    return f"sha:{digest}"
+
+
+def transaction_source_id(entry: Mapping[str, Any], status: str, occurrence: int = 0) -> str:
+    """The landing key of a transaction entry (see the module docstring). ``occurrence``
+    numbers identical id-less payloads of one status within one report (0, 1, ...): two
+    identical card payments of one day stay two lines (``sha:<digest>``,
+    ``sha:<digest>:1``); the first keeps the bare digest."""
     ident = entry.get("transactionId") or entry.get("entryReference")
     if not ident:
-        digest = hashlib.sha256(payloads.dumps(dict(entry)).encode()).hexdigest()[:24]
-        ident = f"sha:{digest}"
+        ident = entry_digest(entry)
+        if occurrence:
+            ident = f"{ident}:{occurrence}"
     return f"{PENDING_PREFIX}{ident}" if status == "pending" else str(ident)
 
 
@@ -124,11 +137,18 @@ def _structured_reference(value: Any) -> str | None:
 
 
 def report_entries(
-    body: Any, account_id: str
+    body: Any, account_id: str, occurrences: Counter[str] | None = None
 ) -> tuple[list[tuple[str, Mapping[str, Any]]], Mapping[str, Any]]:
     """The entries of one page of ``GET .../transactions`` as (source id, entry), booked
     first, and the report's ``_links``. A report offered only as a download (``_links.download``,
-    camt/MT940 files) is an error saying what to do."""
+    camt/MT940 files) is an error saying what to do.
+
+    Identical entries without ids are numbered in the order the report lists them
+    (:func:`transaction_source_id`); ``occurrences`` carries that count across the pages of
+    one report (pass one :class:`~collections.Counter` for all its pages). Identical
+    payloads share their date, so every report window holds all of them or none and a
+    re-read gives the same keys."""
+    seen: Counter[str] = Counter() if occurrences is None else occurrences
     report = body.get("transactions") if isinstance(body, Mapping) else None
     if not isinstance(report, Mapping):
         links = body.get("_links") if isinstance(body, Mapping) else None
@@ -154,7 +174,12 @@ def report_entries(
                     f"berlingroup account {account_id}: an entry of transactions.{status} "
                     "is not an object"
                 )
-            entries.append((transaction_source_id(entry, status), entry))
+            occurrence = 0
+            if not (entry.get("transactionId") or entry.get("entryReference")):
+                slot = f"{status}:{entry_digest(entry)}"
+                occurrence = seen[slot]
+                seen[slot] += 1
+            entries.append((transaction_source_id(entry, status, occurrence), entry))
     links = report.get("_links")
     return entries, links if isinstance(links, Mapping) else {}
 

@@ -11,7 +11,10 @@ Per consent (one per company; ``external_id`` in ``ops.connections``):
    is the committed cursor (the latest ``bookingDate`` landed) minus an overlap (banks book
    late and back-date), moved earlier still to the oldest pending entry landed and not yet
    gone, so every pending entry finpipe holds is asked about again. Each page is committed
-   together with the cursor that covers it (:func:`commit_page`).
+   (once the next one has been read) with the cursor the pull started from
+   (:func:`commit_page`); the cursor moves to the latest ``bookingDate`` only in the pull's
+   final commit, with the last page: the specification fixes no order of entries (many
+   ASPSPs send newest first), so a run killed mid-report asks for every page again.
    Pending entries are a snapshot: after the last page, landed entries inside the window
    that the bank no longer reports (a pending entry that posted under another id, or was
    withdrawn) are soft-deleted (:func:`soft_delete`) with the cursor, in one transaction.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -336,10 +340,31 @@ def _sync_transactions(
         start = min([booked_from, *(d for d in open_pending if d is not None)])
         url: str | None = _report_url(href, start)
         seen: set[str] = set()
+        occurrences: Counter[str] = Counter()  # id-less entries, across the report's pages
         fell_back = False
+        latest = cursor
+        # The specification fixes no order of entries (many ASPSPs send newest first), so
+        # the cursor moves only in the pull's final commit: a run killed mid-report asks for
+        # every page again. A page is committed, with the cursor the pull started from, once
+        # the next one has been read; the last page goes into the final commit.
+        held: list[tuple[str, Mapping[str, Any]]] = []
+
+        def land(rows: list[tuple[str, Mapping[str, Any]]], committed: str) -> None:
+            if not rows and committed == (entity.cursor_after or ""):
+                return
+            frame = _frame(run, table, account_id, rows)
+            commit_page(run.warehouse, table, frame, key, committed, run.now)
+            entity.cursor_after = committed
+            for sid, entry in rows:
+                if sid in landed:
+                    entity.updated += 1
+                else:
+                    entity.inserted += 1
+                landed[sid] = (entry, False)
+
         while url:
             try:
-                records, links = report_entries(client.get(url), account_id)
+                records, links = report_entries(client.get(url), account_id, occurrences)
             except BerlinGroupParseError as exc:
                 raise ConnectorError(str(exc)) from None
             except ProviderError as exc:
@@ -351,27 +376,17 @@ def _sync_transactions(
                 start = booked_from = run.now.date() - FALLBACK_HISTORY
                 url = _report_url(href, start)
                 continue
+            land(held, cursor_text or "")  # not the last page: the cursor stays
             for sid, entry in records:
                 day = _date_or_none(entry) if not is_pending(sid) else None
-                if day is not None and (cursor is None or day > cursor):
-                    cursor = day
+                if day is not None and (latest is None or day > latest):
+                    latest = day
             seen.update(sid for sid, _ in records)
-            changed = [
+            held = [
                 (sid, entry)
                 for sid, entry in {sid: e for sid, e in records}.items()
                 if landed.get(sid) != (entry, False)
             ]
-            committed = cursor.isoformat() if cursor else ""
-            if changed or committed != (entity.cursor_after or ""):
-                rows = _frame(run, table, account_id, changed)
-                commit_page(run.warehouse, table, rows, key, committed, run.now)
-                entity.cursor_after = committed
-                for sid, entry in changed:
-                    if sid in landed:
-                        entity.updated += 1
-                    else:
-                        entity.inserted += 1
-                    landed[sid] = (entry, False)
             entity.pages += 1
             nxt = links.get("next")
             url = nxt.get("href") if isinstance(nxt, Mapping) else None
@@ -383,8 +398,11 @@ def _sync_transactions(
             and sid not in seen
             and (is_pending(sid) or (_date_or_none(payload) or booked_from) >= booked_from)
         ]
+        # The pull is complete: its final commit moves the cursor to the latest booking date
+        # (with the last page, or with the soft-deletes when there are any).
+        committed = latest.isoformat() if latest else ""
         if gone:
-            committed = cursor.isoformat() if cursor else ""
+            land(held, cursor_text or "")
             entity.deleted += soft_delete(
                 run.warehouse,
                 table,
@@ -395,6 +413,8 @@ def _sync_transactions(
                 cursor=(key, committed),
             )
             entity.cursor_after = committed
+        else:
+            land(held, committed)
     finally:
         done()
 

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -30,6 +31,7 @@ from finpipe.connectors.errors import ConnectorError, NeedsReauth, ProviderError
 from finpipe.connectors.http import ProviderHTTP, RetryPolicy
 from finpipe.connectors.oauth import OAuthApp, TokenManager
 from finpipe.connectors.openbanking.codes import API_PREFIX, AUTHORIZE_PATH, TOKEN_PATH
+from finpipe.connectors.openbanking.jws import LIFETIME as REQUEST_OBJECT_LIFETIME
 from finpipe.connectors.openbanking.jws import intent_claims, sign_hs256
 from finpipe.connectors.ratelimit import RateLimiter, Window
 
@@ -98,18 +100,22 @@ class OpenBankingApp(OAuthApp):
 
     def authorization_url(self, state: str) -> str:
         url = super().authorization_url(state)
+        # The object repeats every authorization parameter exactly as the query sends it
+        # (OIDC: the values must match; FAPI: the bank uses only the signed ones).
+        query = dict(parse_qsl(urlsplit(url).query))
         now = int(time.time())
         claims = {
             "iss": self.client_id,
             "aud": self.issuer,
-            "client_id": self.client_id,
-            "response_type": "code",
-            "redirect_uri": self.redirect_uri,
-            "scope": " ".join(self.scopes),
-            "state": state,
+            "client_id": query.get("client_id", self.client_id),
+            "response_type": query.get("response_type", "code"),
+            "redirect_uri": query.get("redirect_uri", self.redirect_uri),
+            "scope": query.get("scope", " ".join(self.scopes)),
+            "state": query.get("state", state),
             "nonce": secrets.token_urlsafe(12),
             "iat": now,
-            "exp": now + 600,
+            "nbf": now,
+            "exp": now + REQUEST_OBJECT_LIFETIME,
             "claims": intent_claims(self.consent_id),
         }
         # HS256 with the client secret: the sandbox's documented stand-in for PS256.

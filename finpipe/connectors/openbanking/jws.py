@@ -1,5 +1,8 @@
 """The authorization request object: a JWT carrying the consent id as the
-``openbanking_intent_id`` claim (OBIE security profile).
+``openbanking_intent_id`` claim (OBIE security profile / FAPI). It repeats every
+authorization parameter (``client_id``, ``response_type``, ``redirect_uri``, ``scope``,
+``state``) and carries ``iss`` (the client), ``aud`` (the authorisation server's issuer),
+``iat``/``nbf`` and a required ``exp`` at most :data:`MAX_LIFETIME` later.
 
 Real ASPSPs require it signed PS256 with the TPP's registered signing key; finpipe's sandbox
 accepts HS256 with the client secret (a documented simplification: no key registration, no
@@ -14,6 +17,11 @@ import hmac
 import json
 import time
 from typing import Any
+
+# FAPI: a request object lives at most 60 minutes (exp after nbf); the connector's live 10.
+MAX_LIFETIME = 3600.0
+LIFETIME = 600
+LEEWAY = 30.0  # seconds of clock skew tolerated on nbf/iat
 
 
 class RequestObjectError(ValueError):
@@ -36,8 +44,35 @@ def sign_hs256(claims: dict[str, Any], secret: str) -> str:
     return f"{header}.{payload}.{_b64(signature.digest())}"
 
 
-def verify_hs256(token: str, secret: str, now: float | None = None) -> dict[str, Any]:
-    """The claims of an HS256 JWS signed with ``secret``; raises :class:`RequestObjectError`."""
+def same(left: Any, right: Any) -> bool:
+    """``left == right`` for strings, in constant time (both must be strings)."""
+    if not isinstance(left, str) or not isinstance(right, str):
+        return False
+    return hmac.compare_digest(left.encode(), right.encode())
+
+
+def _instant(claims: dict[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RequestObjectError(f"the request object's {name} is not a NumericDate")
+    return float(value)
+
+
+def verify_hs256(
+    token: str,
+    secret: str,
+    now: float | None = None,
+    *,
+    max_lifetime: float = MAX_LIFETIME,
+    leeway: float = LEEWAY,
+) -> dict[str, Any]:
+    """The claims of an HS256 JWS signed with ``secret`` whose ``exp`` (required) has not
+    passed and lies at most ``max_lifetime`` seconds after its start (the earliest of
+    ``nbf``, ``iat`` and ``now``); an ``nbf`` or ``iat`` further than ``leeway`` seconds in
+    the future is refused too.
+    Raises :class:`RequestObjectError`. The signature is compared in constant time."""
     try:
         header_b64, payload_b64, signature_b64 = token.split(".")
         header = json.loads(_unb64(header_b64))
@@ -45,8 +80,9 @@ def verify_hs256(token: str, secret: str, now: float | None = None) -> dict[str,
         signature = _unb64(signature_b64)
     except (ValueError, TypeError) as exc:
         raise RequestObjectError(f"the request object is not a compact JWS ({exc})") from None
-    if header.get("alg") != "HS256":
-        raise RequestObjectError(f"request object alg {header.get('alg')!r}: expected HS256")
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        alg = header.get("alg") if isinstance(header, dict) else None
+        raise RequestObjectError(f"request object alg {alg!r}: expected HS256")
     expected = hmac.new(
         secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256
     ).digest()
@@ -54,9 +90,22 @@ def verify_hs256(token: str, secret: str, now: float | None = None) -> dict[str,
         raise RequestObjectError("the request object signature does not verify")
     if not isinstance(claims, dict):
         raise RequestObjectError("the request object payload is not a JSON object")
-    exp = claims.get("exp")
-    if exp is not None and float(exp) < (time.time() if now is None else now):
+    now = time.time() if now is None else now
+    exp = _instant(claims, "exp")
+    if exp is None:
+        raise RequestObjectError("the request object has no exp (FAPI requires one)")
+    if exp <= now:
         raise RequestObjectError("the request object has expired (exp)")
+    nbf, iat = _instant(claims, "nbf"), _instant(claims, "iat")
+    for name, value in (("nbf", nbf), ("iat", iat)):
+        if value is not None and value > now + leeway:
+            raise RequestObjectError(f"the request object's {name} lies in the future")
+    start = min(v for v in (nbf, iat, now) if v is not None)
+    if exp - start > max_lifetime:
+        raise RequestObjectError(
+            f"the request object lives {int(exp - start)} s (exp): at most "
+            f"{int(max_lifetime)} s are accepted"
+        )
     return claims
 
 

@@ -6,9 +6,12 @@ BookingDateTime of a *booked* line landed; the next read asks ``fromBookingDateT
 cursor - :data:`OVERLAP` (banks book late), widened to the earliest pending line still
 landed, so that pull returns every pending line the bank still knows. Pending lines are a
 snapshot: one landed earlier that the finished pull no longer returns (it posted or was
-withdrawn) is soft-deleted together with the final cursor. Each page is committed with its
-cursor; records whose payload did not change are not written again, so a re-sync with
-nothing new writes nothing.
+withdrawn) is soft-deleted together with the final cursor. Each page is committed (once the
+next one has been read) with the cursor the pull started from, and the cursor moves to the
+latest booked line only in the pull's final commit (with the last page): neither OBIE nor
+the banks fix the order of transactions (many send newest first), so a run killed mid-pull
+must read every page again. Records whose payload did not change are not written again,
+so a re-sync with nothing new writes nothing.
 
 A 429 for the day's unattended reads stops the sync cleanly: what was read is committed,
 and the report says when the next pull is allowed (:attr:`OpenBankingSyncReport.resume_at`).
@@ -344,12 +347,22 @@ def _sync_transactions(run: _Run, account_id: str, overlap: dt.timedelta) -> Non
         for sid, (payload, deleted) in stored.items()
         if not deleted and payload.get("Status") == "Pending"
     }
-    starts = [parse_instant(cursor, f"cursor of {account_id}") - overlap] if cursor else []
-    starts += list(pending.values())
-    params = {"fromBookingDateTime": _filter_time(min(starts))} if starts else None
+    # No cursor yet (a first pull, or one killed before its final commit): all history.
+    # Pending lines landed by a killed pull must not narrow that window.
+    params = None
+    if cursor:
+        starts = [parse_instant(cursor, f"cursor of {account_id}") - overlap]
+        starts += list(pending.values())
+        params = {"fromBookingDateTime": _filter_time(min(starts))}
     seen: set[str] = set()
     booked_through = cursor
+    # The bank fixes no order (many send newest first), so the cursor moves only in the
+    # pull's final commit: a run killed mid-pull reads every page again. A page is committed,
+    # with the cursor the pull started from, once the next page has been read; the last page
+    # goes into the final commit together with the new cursor.
+    held: list[tuple[str, dict[str, Any], dt.datetime | None]] = []
     for page in run.client.pages(f"/accounts/{account_id}/transactions", params):
+        _land(run, entity, table, account_id, held, stored, key, None)
         entity.pages += 1
         records = []
         for tx in page["Data"].get("Transaction") or []:
@@ -367,9 +380,10 @@ def _sync_transactions(run: _Run, account_id: str, overlap: dt.timedelta) -> Non
                 stamp = booking.isoformat()
                 if booked_through is None or booking > parse_instant(booked_through, "cursor"):
                     booked_through = stamp
-        _land(run, entity, table, account_id, records, stored, key, booked_through)
+        held = records
     gone = [(account_id, sid) for sid in pending if sid not in seen]
     if gone:
+        _land(run, entity, table, account_id, held, stored, key, None)
         # Pending lines are a snapshot: the ones this full pull no longer returns posted or
         # were withdrawn. Marked deleted together with the final cursor.
         entity.deleted += land_soft_delete(
@@ -381,3 +395,7 @@ def _sync_transactions(run: _Run, account_id: str, overlap: dt.timedelta) -> Non
             sync_id=run.report.sync_id,
             cursor=(key, booked_through or ""),
         )
+        entity.cursor_after = booked_through or ""
+    else:
+        # The pull is complete: only now does the cursor move to the latest booked line.
+        _land(run, entity, table, account_id, held, stored, key, booked_through)

@@ -33,7 +33,7 @@ access lists) are authorised for every account of the company.
 Tests drive it through :class:`BerlinGroupSandbox` (``view`` is the
 :class:`~finpipe.sandbox.bank_view.BankView`: ``advance``, ``remove``, ``modify``;
 ``revoke_consent``, ``expire_consent``; ``history_days`` makes an older ``dateFrom`` answer
-``400 PERIOD_INVALID``) and the fault knobs of
+``400 PERIOD_INVALID``; ``order="desc"`` lists report entries newest first) and the fault knobs of
 :class:`~finpipe.sandbox.provider.ProviderSandbox` (5xx answers ``503 SERVICE_UNAVAILABLE``,
 429 storms ``429 ACCESS_EXCEEDED`` with ``Retry-After``).
 """
@@ -298,7 +298,10 @@ class BerlinGroupSandbox(ProviderSandbox):
         limits: tuple[Limit, ...] = BERLINGROUP_LIMITS,
         clock: Callable[[], float] = time.monotonic,
         page_size: int = DEFAULT_PAGE_SIZE,
+        order: str = "asc",
     ) -> None:
+        if order not in ("asc", "desc"):
+            raise ValueError(f"order must be 'asc' or 'desc', not {order!r}")
         super().__init__(oauth, limits, None, clock)
         self.world = world
         self.view = view
@@ -306,6 +309,9 @@ class BerlinGroupSandbox(ProviderSandbox):
         self.bg_oauth = oauth
         self.credentials = credentials
         self.page_size = page_size
+        # Knob: the order of report entries. NextGenPSD2 fixes none; many ASPSPs answer
+        # newest first ("desc"); the default is statement order ("asc").
+        self.order = order
         # Knob: days of history served without the PSU (None: everything); an older
         # dateFrom answers 400 PERIOD_INVALID, as ASPSPs limiting history do.
         self.history_days: int | None = None
@@ -721,6 +727,8 @@ class BerlinGroupSandbox(ProviderSandbox):
             entries += booked.to_dicts()
         if status in ("pending", "both"):
             entries += pending.to_dicts()
+        if self.order == "desc":
+            entries.reverse()  # newest first: pending, then booked from the latest day back
         size = self.page_size
         pages = max(1, -(-len(entries) // size))
         chunk = entries[(page - 1) * size : page * size]
@@ -822,10 +830,12 @@ def build(
     page_size: int = DEFAULT_PAGE_SIZE,
     clock: Callable[[], float] = time.monotonic,
     oauth_clock: Callable[[], float] = time.time,
+    order: str = "asc",
 ) -> BerlinGroupSandbox:
     """The Berlin Group sandbox over ``world`` (``PROVIDER_FACTORIES["berlingroup"]``).
     ``start`` sets the bank's clock (default: the day after the world's last day, 09:00 UTC);
-    tests may pass a smaller ``page_size`` and other ``limits``/clocks."""
+    tests may pass a smaller ``page_size``, other ``limits``/clocks and ``order="desc"``
+    (report entries newest first)."""
     view = BankView(world, PROVIDER, start=start)
     consents = ConsentStore(view)
     oauth = BerlinGroupOAuth(
@@ -842,4 +852,5 @@ def build(
         limits=limits,
         clock=clock,
         page_size=page_size,
+        order=order,
     )

@@ -12,7 +12,8 @@ Served under ``<sandbox>/openbanking`` with OBIE's paths after it:
   expired, resource calls answer 401 without a body and refreshes ``invalid_grant``.
 * ``GET .../accounts``, ``.../accounts/{AccountId}``, ``.../accounts/{AccountId}/balances``,
   ``.../accounts/{AccountId}/transactions?fromBookingDateTime&toBookingDateTime``
-  (OBReadTransaction6, 100 a page, ``Links`` Self/First/Prev/Next/Last, ``Meta.TotalPages``).
+  (OBReadTransaction6, 100 a page, ``Links`` Self/First/Prev/Next/Last, ``Meta.TotalPages``);
+  statement order, or newest first with the ``order="desc"`` knob (OBIE fixes no order).
 * Every answer echoes ``x-fapi-interaction-id`` (or makes one); errors are
   ``OBErrorResponse1``; an unknown resource id is 400 ``UK.OBIE.Resource.NotFound``.
 
@@ -178,8 +179,14 @@ class OpenBankingSandbox(ProviderSandbox):
         limits: tuple[Limit, ...] = OPENBANKING_LIMITS,
         clock: Callable[[], float] = time.monotonic,
         access_ttl: int = 3600,
+        order: str = "asc",
     ) -> None:
+        if order not in ("asc", "desc"):
+            raise ValueError(f"order must be 'asc' or 'desc', not {order!r}")
         self.bank = BankView(world, PROVIDER, start=start)
+        # Knob: the transaction order of /transactions. OBIE fixes none; many banks answer
+        # newest first ("desc"), the sandbox's default is statement order ("asc").
+        self.order = order
         self.client_id = credentials.client_id
         oauth = OpenBankingOAuthServer(
             OAuthServerConfig(
@@ -604,6 +611,8 @@ class OpenBankingSandbox(ProviderSandbox):
             lines = lines.filter(pl.col("amount") >= 0 if credits else pl.col("amount") < 0)
         detail = "ReadTransactionsDetail" in consent.permissions
         issuer = str(account["institution_name"])
+        if self.order == "desc":
+            lines = lines.reverse()
         return [_transaction(line, detail, issuer) for line in lines.iter_rows(named=True)]
 
     # ------------------------------------------------------------- test knobs
@@ -744,5 +753,6 @@ def build(
     **kwargs: Any,
 ) -> OpenBankingSandbox:
     """The Open Banking provider over ``world`` (keyword arguments: ``start`` of the bank's
-    clock, ``limits``, ``clock``, ``access_ttl``)."""
+    clock, ``limits``, ``clock``, ``access_ttl``, ``order`` of transactions: ``"asc"``
+    statement order or ``"desc"`` newest first)."""
     return OpenBankingSandbox(world, credentials, **kwargs)
