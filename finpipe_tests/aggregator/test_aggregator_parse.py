@@ -112,7 +112,21 @@ def test_accounts_report_balances_in_the_canonical_sign() -> None:
     assert accounts.schema == SOURCE_ACCOUNT_SCHEMA
     assert accounts.get_column("reported_balance").to_list() == [-589868, 1050]
     assert accounts.get_column("account_type").to_list() == ["credit_card", "checking"]
+    assert accounts.get_column("account_number").to_list() == ["****0261", "****0261"]
     assert accounts.item(0, "reported_balance_date") == NOW.date()
+
+
+def test_accounts_carry_the_masked_number() -> None:
+    # Plaid gives only the mask (last digits): the masked number lets the merge match the
+    # account to a statement file of the same account (its number ends in those digits).
+    def account(mask: object) -> str:
+        body = {"account_id": "acc_1", "balances": {"current": None}, "mask": mask}
+        return json.dumps(body)
+
+    frame = _landed("accounts", [account("0261"), account(None), account(""), account(" 42 ")])
+    accounts = to_bank_accounts({"accounts": frame})
+    assert accounts.get_column("account_number").to_list() == ["****0261", None, None, "****42"]
+    assert accounts.get_column("iban").to_list() == [None] * 4
 
 
 def test_empty_frames_give_empty_canonical_frames() -> None:

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from finpipe.connectors.statements import dropfolder
-from finpipe.connectors.statements.detect import parse_file
+from finpipe.connectors.statements.detect import parse_as, parse_file
 from finpipe.connectors.statements.dropfolder import (
     ImportResult,
     import_file,
@@ -24,6 +24,7 @@ from finpipe.connectors.statements.dropfolder import (
     pending_files,
 )
 from finpipe.connectors.statements.landing import to_bank_accounts, to_bank_lines
+from finpipe.connectors.statements.model import StatementParseError
 from finpipe.sandbox.bank_view import BankView
 from finpipe.sandbox.statements import _camt, _Statement, export_statements
 from finpipe.sandbox.world import World, WorldSpec, generate_world, load_world
@@ -244,6 +245,65 @@ def test_overlapping_files_without_bank_ids(wh: Warehouse, tmp_path: Path) -> No
     assert all(s.startswith("sha256:") for s in lines.get_column("source_id"))
 
 
+def test_bank_reference_reused_across_files_loses_nothing(wh: Warehouse, tmp_path: Path) -> None:
+    # The reviewer's probe: two MT940 files of one IBAN, a 10.00 debit on 02 Nov and a 25.00
+    # debit on 03 Nov, both with bank reference 55555 (MT940 references are not unique
+    # across files): both land, keyed with their date and amount.
+    nov2 = """:20:S1\n:25:DE89370400440532013000\n:60F:C261101EUR100,00
+:61:2611021102D10,00NTRFNONREF//55555\n:86:RENT\n:62F:C261102EUR90,00\n-\n"""
+    nov3 = """:20:S2\n:25:DE89370400440532013000\n:60F:C261102EUR90,00
+:61:2611031103D25,00NTRFNONREF//55555\n:86:FEE\n:62F:C261103EUR65,00\n-\n"""
+    drop(tmp_path, "cmp_r", nov2.encode(), "nov2.sta")
+    drop(tmp_path, "cmp_r", nov3.encode(), "nov3.sta")
+    results = import_inbox(wh, tmp_path, "cmp_r", NOW)
+    assert [(r.status, r.lines_new) for r in results] == [("imported", 1), ("imported", 1)]
+    lines = to_bank_lines({"lines": wh.read(STATEMENT_LINES)}).sort("booked_date")
+    assert lines.get_column("amount").to_list() == [-1000, -2500]
+    assert lines.get_column("source_id").to_list() == [
+        "ref:55555:2026-11-02:-1000",
+        "ref:55555:2026-11-03:-2500",
+    ]
+
+
+def test_ofx_and_csv_exports_of_one_account_give_one_copy(wh: Warehouse, tmp_path: Path) -> None:
+    # One account's February as OFX (FITIDs) and as CSV (no ids: content-hash keys), with
+    # two identical coffees on one day; the CSV runs two days longer.
+    trn = "<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>202602{day}<TRNAMT>{amount}<FITID>{fitid}<NAME>{name}"
+    ofx = SGML.format(
+        trn="".join(
+            trn.format(day=d, amount=a, fitid=f, name=n) + "</STMTTRN>"
+            for d, a, f, n in (
+                ("02", "-2.50", "F1", "COFFEE"),
+                ("02", "-2.50", "F2", "COFFEE"),
+                ("03", "100.00", "F3", "SALE"),
+            )
+        )
+    )
+    csv = (
+        "Date,Description,Amount,Balance\n"
+        "02/02/2026,COFFEE SHOP,-2.50,97.50\n"
+        "02/02/2026,COFFEE SHOP,-2.50,95.00\n"
+        "03/02/2026,SALE REF 7,100.00,195.00\n"
+        "05/02/2026,FEE,-1.00,194.00\n"
+    )
+    drop(tmp_path, "cmp_o", ofx.encode(), "feb.ofx")
+    drop(tmp_path, "cmp_o", csv.encode(), "feb.csv", sub="12345678")
+    results = import_inbox(wh, tmp_path, "cmp_o", NOW)
+    assert [(r.format, r.lines_new) for r in results] == [("csv:firstdirect_uk", 4), ("ofx", 3)]
+    assert wh.count(STATEMENT_LINES) == 7  # both files landed whole
+    lines = to_bank_lines({"lines": wh.read(STATEMENT_LINES)}).sort("booked_date", "source_id")
+    assert lines.get_column("amount").to_list() == [-250, -250, 10_000, -100]
+    assert lines.get_column("source_id").to_list()[:3] == ["F1", "F2", "F3"]
+    assert lines.get_column("bank_account_id").unique().to_list() == ["12345678"]
+
+
+SGML = (
+    "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\n\n<OFX><BANKMSGSRSV1><STMTTRNRS>"
+    "<STATUS><CODE>0<SEVERITY>INFO</STATUS><STMTRS><CURDEF>GBP<BANKACCTFROM><ACCTID>12345678"
+    "</BANKACCTFROM><BANKTRANLIST>{trn}</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>"
+)
+
+
 # ------------------------------------------------------------------------------ rejections
 
 
@@ -295,6 +355,45 @@ def test_truncated_ofx_and_mt940_are_rejected(
     _assert_rejected(wh, tmp_path, "cmp_t", cut_ofx, "cut.ofx: file: field </OFX>:")
     _assert_rejected(wh, tmp_path, "cmp_t", cut_sta, "cut.sta: statement 1 (A): field :62F:")
     assert wh.count(STATEMENT_LINES) == 0
+
+
+def test_camt_cut_anywhere_is_rejected(exports: dict[str, list[Path]]) -> None:
+    # XML cut at any point does not parse: the camt reader rejects every cut (only trailing
+    # whitespace after </Document> may go).
+    data = next(iter(exports.values()))[0].read_bytes()
+    end = data.rstrip().rfind(b"</Document>")
+    for cut in sorted({*range(1, len(data), max(1, len(data) // 300)), end, end + 5}):
+        with pytest.raises(StatementParseError, match="field xml:"):
+            parse_as("camt053", "cut.xml", data[:cut])
+
+
+def test_camt_statement_without_closing_balance_is_rejected(wh: Warehouse, tmp_path: Path) -> None:
+    def camt(*codes: str, entries: int = 1) -> bytes:
+        balances = "".join(
+            f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy='EUR'>{amount}</Amt>"
+            "<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-02-02</Dt></Dt></Bal>"
+            for code, amount in zip(codes, ("10.00", "7.50"), strict=False)
+        )
+        entry = (
+            "<Ntry><Amt Ccy='EUR'>2.50</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts>"
+            "<BookgDt><Dt>2026-02-02</Dt></BookgDt></Ntry>"
+        )
+        return (
+            "<?xml version='1.0'?><Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.02'>"
+            "<BkToCstmrStmt><Stmt><Id>S1</Id><Acct><Id><IBAN>DE02120300000000202051</IBAN></Id>"
+            f"<Ccy>EUR</Ccy></Acct>{balances}{entry * entries}</Stmt></BkToCstmrStmt></Document>"
+        ).encode()
+
+    drop(tmp_path, "cmp_m", camt("OPBD"), "a-open-only.xml")
+    drop(tmp_path, "cmp_m", camt("OPBD", "CLAV"), "b-available.xml")
+    drop(tmp_path, "cmp_m", camt("OPBD", entries=0), "c-no-entries.xml")
+    drop(tmp_path, "cmp_m", camt("OPBD", "CLBD"), "d-complete.xml")
+    cut, available, empty, complete = import_inbox(wh, tmp_path, "cmp_m", NOW)
+    assert cut.status == "rejected" and cut.reason
+    assert "a-open-only.xml: statement 1 (S1): field Bal/CLBD: " in cut.reason
+    assert "no closing balance (CLBD or CLAV)" in cut.reason
+    # CLAV closes the statement too; a statement without entries has nothing to lose
+    assert [r.status for r in (available, empty, complete)] == ["imported"] * 3
 
 
 def test_bad_csv_amount_is_rejected_whole(wh: Warehouse, tmp_path: Path) -> None:

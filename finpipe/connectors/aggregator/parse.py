@@ -14,7 +14,9 @@
   drops those rows.
 * Accounts: ``reported_balance`` is ``balances.current`` in the canonical sign (a credit
   account's ``current`` is the amount owed, so it turns negative), dated the day it was
-  extracted; Plaid shows only the account ``mask``, not the number.
+  extracted; Plaid shows only the account ``mask`` (the last digits), not the number, so
+  ``account_number`` is the masked form ``****<mask>`` (the column allows a masked number):
+  the merge matches it to a statement file's account whose number ends in those digits.
 """
 
 from __future__ import annotations
@@ -72,6 +74,13 @@ def _date(value: Any, *, record: str, field_name: str) -> dt.date | None:
         raise AggregatorRecordError(
             f"{record}: {field_name} {value!r} is not a YYYY-MM-DD date"
         ) from None
+
+
+def masked_number(mask: Any) -> str | None:
+    """``****<mask>`` for Plaid's ``mask`` (the last digits of the account number), or None
+    when the account has no mask."""
+    text = str(mask).strip() if mask is not None else ""
+    return f"****{text}" if text else None
 
 
 def _rows(frames: dict[str, pl.DataFrame], entity: str) -> list[dict[str, Any]]:
@@ -169,7 +178,7 @@ def to_bank_accounts(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
         out["account_name"].append(payload.get("name") or payload.get("official_name"))
         out["account_type"].append("credit_card" if subtype == "credit card" else subtype)
         out["iban"].append(None)
-        out["account_number"].append(None)
+        out["account_number"].append(masked_number(payload.get("mask")))
         out["currency"].append(currency or None)
         out["reported_balance"].append(reported)
         extracted = row["extracted_at"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 from finpipe.connectors.statements.model import (
     Balance,
@@ -17,6 +18,15 @@ from finpipe.connectors.statements.model import (
 
 _OPENING = ("OPBD", "PRCD")  # preferred first
 _CLOSING = ("CLBD",)
+
+
+@dataclass(frozen=True)
+class CamtLine(StatementLine):
+    """A camt entry. ``source_id`` is its ``AcctSvcrRef`` when it has one (``servicer_ref``:
+    the account servicer's reference, unique per account), else its ``NtryRef`` (unique only
+    within one statement, reused across files), so the landing keys them differently."""
+
+    servicer_ref: bool = False
 
 
 def _local(tag: str) -> str:
@@ -126,18 +136,20 @@ def _entry(ntry: ET.Element, file: str, where: str, stmt_ccy: str) -> StatementL
     if end_to_end == "NOTPROVIDED":
         end_to_end = None
     description = " ".join(ustrd) or _text(ntry, "AddtlNtryInf") or name or code or ""
-    return StatementLine(
+    servicer_ref = _text(ntry, "AcctSvcrRef")
+    return CamtLine(
         booked_date=booked,
         amount=amount,
         currency=ccy,
         description=description,
         value_date=value_date,
-        source_id=_text(ntry, "AcctSvcrRef") or _text(ntry, "NtryRef"),
+        source_id=servicer_ref or _text(ntry, "NtryRef"),
         counterparty_name=name,
         counterparty_account=account,
         reference=end_to_end or scor or (" ".join(ustrd) or None),
         bank_transaction_code=code,
         status=status,
+        servicer_ref=servicer_ref is not None,
     )
 
 

@@ -14,6 +14,17 @@ in one account sub-folder, except files still being written: dotfiles (``.~lock`
 ``.download`` (browsers and copy tools rename on completion), and files modified less than
 ``settle_seconds`` (1 s) ago. Writers should write to such a name and rename when done.
 
+**Half-written files** (:func:`check_complete`): a file that is complete by name and age may
+still have been cut short (a failed download, a copy that stopped). A cut camt.053 document
+is not well-formed XML and is rejected by its parser; a camt statement with entries but no
+closing balance (``CLBD`` / ``CLAV``) is rejected too. OFX must reach ``</OFX>``, and an
+MT940 statement that opened (``:60F:``) must close (``:62F:``). **CSV completeness cannot
+be checked from the content**: a CSV has no end marker or closing balance, a cut at a line
+break leaves a valid shorter file, and many exports do not end with a newline (so a missing
+one proves nothing). CSVs must therefore be dropped by rename only: write ``x.csv.part``
+(or ``.tmp``, or outside the inbox) and rename to ``x.csv`` when the file is complete; the
+settle time only guards against a writer that is still busy, not one that stopped.
+
 **Import** (:func:`import_file`): a file is identified by the SHA-256 of its bytes. Content
 already imported for the company is a no-op ("already imported") and the file moves to
 ``imported/``. Otherwise the file is parsed completely first, every statement is checked
@@ -47,6 +58,7 @@ import os
 import shutil
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -274,10 +286,31 @@ def check_statements(
     return checked, warnings
 
 
+def _camt_balance_codes(data: bytes) -> list[set[str]]:
+    """The balance type codes (``Bal/Tp/CdOrPrtry/Cd``) of every ``Stmt``, in order."""
+
+    def children(el: ET.Element, name: str) -> list[ET.Element]:
+        return [c for c in el if c.tag.rsplit("}", 1)[-1] == name]
+
+    codes: list[set[str]] = []
+    for body in children(ET.fromstring(data), "BkToCstmrStmt"):
+        for stmt in children(body, "Stmt"):
+            found: set[str] = set()
+            for bal in children(stmt, "Bal"):
+                for tp in children(bal, "Tp"):
+                    for choice in children(tp, "CdOrPrtry"):
+                        found.update((c.text or "").strip() for c in children(choice, "Cd"))
+            codes.append(found)
+    return codes
+
+
 def check_complete(name: str, fmt: str, data: bytes, statements: Sequence[Statement]) -> None:
     """Raise StatementParseError when the file was cut short in a way its parser tolerates:
     the OFX reader is lenient about unclosed tags and the MT940 reader about a missing end,
-    so a half-downloaded file would otherwise land half of its lines."""
+    so a half-downloaded file would otherwise land half of its lines. A cut camt.053 is not
+    well-formed XML (its parser rejects it); a camt statement with entries but without a
+    closing balance (CLBD / CLAV, which every camt.053 must carry) is rejected here. CSV
+    completeness cannot be told from the content (see the module doc)."""
     if fmt == "ofx" and b"</OFX>" not in data.upper():
         raise StatementParseError(
             name, "file", "</OFX>", "the file ends before </OFX> (cut short?): download it again"
@@ -291,6 +324,18 @@ def check_complete(name: str, fmt: str, data: bytes, statements: Sequence[Statem
                     ":62F:",
                     "the statement has an opening balance but ends without its closing "
                     "balance (cut short?): download the file again",
+                )
+    if fmt == "camt053" and any(s.lines and s.closing_balance is None for s in statements):
+        codes = _camt_balance_codes(data)  # parsed once already: well-formed
+        for index, statement in enumerate(statements, start=1):
+            closed = index <= len(codes) and bool(codes[index - 1] & {"CLBD", "CLAV"})
+            if statement.lines and statement.closing_balance is None and not closed:
+                raise StatementParseError(
+                    name,
+                    f"statement {index} ({statement.statement_id or statement.account_id})",
+                    "Bal/CLBD",
+                    "the statement has entries but no closing balance (CLBD or CLAV): it is "
+                    "incomplete (cut short?): download the file again",
                 )
 
 

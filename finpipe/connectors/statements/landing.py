@@ -4,17 +4,26 @@ Landing (``raw.statement_lines`` / ``raw.statement_balances``, the common landin
 
 * ``tenant_id`` is the account identification the file gives (IBAN, account number, the
   OFX ACCTID, the MT940 ``:25:``), exactly as given;
-* ``source_id`` of a line is the bank's own id for it (FITID, AcctSvcrRef / NtryRef, MT940
-  bank reference, a CSV id column) when the file has one; otherwise a deterministic key,
-  ``sha256:`` + SHA-256 of account | booked date | amount | currency | description |
-  occurrence of that same tuple within the file, so the same line in two overlapping files
-  (this month's export and last week's) lands once. A bank id repeated inside one file for
-  the same account (seen in real MT940 files) gets ``#2``, ``#3`` ... on its later uses, so
-  no line is lost to a key collision;
+* ``source_id`` of a line is keyed by what the file gives (see :func:`line_source_ids`):
+
+  - a bank id the format guarantees unique per account (OFX ``FITID``, camt
+    ``AcctSvcrRef``, a CSV profile's declared transaction-id column) is the key as is;
+  - any other bank id (an MT940 ``:61:`` bank reference, a camt ``NtryRef``: banks reuse
+    them across files, the corpus repeats ``//55555``) is only unique together with the
+    line's booking date and amount: ``ref:<id>:<booked date>:<amount in minor units>``;
+  - no id: a deterministic key, ``sha256:`` + SHA-256 of account | booked date | amount |
+    currency | description | occurrence of that same tuple within the file.
+
+  The same line in two overlapping files (this month's export and last week's) gets the same
+  key and lands once. A key repeated inside one file for the same account (a bank id used
+  twice, seen in real MT940 files) gets ``#2``, ``#3`` ... on its later uses, so no line is
+  lost to a key collision;
 * ``source_id`` of a balance is ``opening|closing:<date>[:<statement id>]``: the same
   statement in two files lands once;
 * ``payload`` is the parsed line (or balance) as JSON, amounts as integer minor units and
-  dates ISO, plus the file's name, SHA-256 and format.
+  dates ISO, plus the file's name, SHA-256 and format; a line's payload also says how many
+  lines of its file are alike (``alike_in_file``: same account, status, booked date, amount
+  and currency), which :func:`to_bank_lines` needs to collapse files with other id schemes.
 
 :func:`to_bank_lines` / :func:`to_bank_accounts` turn landed rows into the frames of
 :mod:`finpipe.ledger.bank_sources`, decoding the JSON payload column with Polars.
@@ -33,6 +42,7 @@ from typing import Any
 import polars as pl
 
 from finpipe.connectors import payloads
+from finpipe.connectors.statements.camt053 import CamtLine
 from finpipe.connectors.statements.model import Statement, StatementLine
 from finpipe.ledger.bank_sources import (
     SOURCE_ACCOUNT_SCHEMA,
@@ -46,6 +56,7 @@ from finpipe.warehouse.tables.raw import STATEMENT_BALANCES, STATEMENT_LINES
 
 SOURCE = "statement"
 HASH_PREFIX = "sha256:"
+REF_PREFIX = "ref:"
 # What to_bank_lines / to_bank_accounts read: entity -> landing table (the frames' keys).
 STATEMENT_SOURCE_TABLES: dict[str, Table] = {
     "lines": STATEMENT_LINES,
@@ -66,8 +77,13 @@ LINE_PAYLOAD = pl.Struct(
         "reference": pl.String(),
         "bank_transaction_code": pl.String(),
         "running_balance": pl.Int64(),
+        "file_sha256": pl.String(),
+        "format": pl.String(),
+        "alike_in_file": pl.Int64(),  # absent in rows landed before it was written
     }
 )
+# What makes two statement lines of one account the same movement across files.
+_ALIKE = ["company_id", "tenant_id", "status", "booked_date", "amount", "currency"]
 BALANCE_PAYLOAD = pl.Struct(
     {
         "kind": pl.String(),
@@ -92,18 +108,37 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def line_source_ids(statements: Sequence[Statement]) -> list[list[str]]:
-    """The landing ``source_id`` of every line, per statement (see the module doc)."""
-    bank_ids: Counter[tuple[str, str]] = Counter()
+def bank_id_is_unique(fmt: str, line: StatementLine) -> bool:
+    """Whether ``fmt`` guarantees ``line.source_id`` unique per account: an OFX ``FITID``,
+    a camt ``AcctSvcrRef`` (not its ``NtryRef``), a CSV profile's declared transaction-id
+    column (the only place a CSV line's id comes from). MT940 bank references are not."""
+    if not line.source_id:
+        return False
+    if fmt == "ofx" or fmt.startswith("csv:"):
+        return True
+    if fmt == "camt053":
+        return isinstance(line, CamtLine) and line.servicer_ref
+    return False
+
+
+def line_source_ids(statements: Sequence[Statement], *, fmt: str) -> list[list[str]]:
+    """The landing ``source_id`` of every line of one ``fmt`` file, per statement (see the
+    module doc)."""
+    keys: Counter[tuple[str, str]] = Counter()
     tuples: Counter[tuple[str, ...]] = Counter()
     out: list[list[str]] = []
     for statement in statements:
         ids: list[str] = []
         for line in statement.lines:
             if line.source_id:
-                bank_ids[(statement.account_id, line.source_id)] += 1
-                n = bank_ids[(statement.account_id, line.source_id)]
-                ids.append(line.source_id if n == 1 else f"{line.source_id}#{n}")
+                if bank_id_is_unique(fmt, line):
+                    key = line.source_id
+                else:
+                    booked = line.booked_date.isoformat()
+                    key = f"{REF_PREFIX}{line.source_id}:{booked}:{line.amount}"
+                keys[(statement.account_id, key)] += 1
+                n = keys[(statement.account_id, key)]
+                ids.append(key if n == 1 else f"{key}#{n}")
                 continue
             parts = (
                 statement.account_id,
@@ -121,10 +156,19 @@ def line_source_ids(statements: Sequence[Statement]) -> list[list[str]]:
     return out
 
 
+def _alike(statement: Statement, line: StatementLine) -> tuple[str, str, dt.date, int, str]:
+    return (statement.account_id, line.status, line.booked_date, line.amount, line.currency)
+
+
 def _line_payload(
-    statement: Statement, index: int, position: int, line: StatementLine, file: dict[str, str]
+    statement: Statement,
+    index: int,
+    position: int,
+    line: StatementLine,
+    file: dict[str, str],
+    alike: int,
 ) -> dict[str, Any]:
-    record = dataclasses.asdict(line)
+    record = {f.name: getattr(line, f.name) for f in dataclasses.fields(StatementLine)}
     record["booked_date"] = _iso(line.booked_date)
     record["value_date"] = _iso(line.value_date)
     return {
@@ -133,6 +177,7 @@ def _line_payload(
         "statement_id": statement.statement_id,
         "statement_index": index,
         "line_index": position,
+        "alike_in_file": alike,
         **file,
     }
 
@@ -150,12 +195,15 @@ def statement_frames(
     """Landing rows for the lines and balances of one file's ``statements`` (already
     checked: every statement names its account and currency)."""
     file = {"file_name": file_name, "file_sha256": content_sha256, "format": fmt}
+    alike = Counter(_alike(s, line) for s in statements for line in s.lines)
     line_rows: list[tuple[str, str, str]] = []
     for index, (statement, ids) in enumerate(
-        zip(statements, line_source_ids(statements), strict=True), start=1
+        zip(statements, line_source_ids(statements, fmt=fmt), strict=True), start=1
     ):
         for position, (line, source_id) in enumerate(zip(statement.lines, ids, strict=True)):
-            payload = _line_payload(statement, index, position + 1, line, file)
+            payload = _line_payload(
+                statement, index, position + 1, line, file, alike[_alike(statement, line)]
+            )
             line_rows.append((statement.account_id, source_id, payloads.dumps(payload)))
     balance_rows: dict[tuple[str, str], str] = {}
     for index, statement in enumerate(statements, start=1):
@@ -225,15 +273,68 @@ def _date(name: str) -> pl.Expr:
     return pl.col(name).str.to_date("%Y-%m-%d", strict=True)
 
 
+def _one_copy_per_movement(decoded: pl.DataFrame) -> pl.DataFrame:
+    """``decoded`` landed lines with the copies that other files of another id scheme added
+    left out (an OFX export keyed by FITID and a CSV export keyed by hash of one month).
+
+    Lines of one account alike in (status, booked date, amount, currency) are one group;
+    the group keeps as many lines as the most any one file printed (the maximum over files,
+    not the sum): a file's own count is in its lines' payload (``alike_in_file``; for rows
+    landed before that was written, the rows landed from that file are counted). Landing
+    keeps one row per key, with the payload of the last file that carried it, so a file's
+    rows may carry several files' names; for content-hash and ``ref:`` keys the occurrence
+    numbering makes ``alike_in_file`` of the last carrier at least as large, and
+    bank-unique ids of one format (distinct ids are distinct movements by the format's
+    guarantee) are also counted across files. The lines kept are those with a bank-unique
+    id first, then bank references, then content hashes; within that, the first of each
+    file by ``source_id`` (occurrence 1 of every file, then 2, ...)."""
+    sid = pl.col("source_id")
+    kind = (
+        pl.when(sid.str.starts_with(HASH_PREFIX))
+        .then(2)
+        .when(sid.str.starts_with(REF_PREFIX))
+        .then(1)
+        .otherwise(0)
+    )
+    per_file = [*_ALIKE, "_file"]
+    per_id_scheme = [*_ALIKE, "_format"]
+    ranked = decoded.with_row_index("_row").with_columns(
+        kind.alias("_kind"),
+        pl.col("file_sha256").fill_null("").alias("_file"),
+        pl.col("format").fill_null("").alias("_format"),
+    )
+    ranked = ranked.with_columns(
+        sid.rank("ordinal").over(per_file).alias("_occurrence"),
+        pl.max_horizontal(
+            pl.col("alike_in_file").fill_null(0),
+            pl.len().over(per_file).cast(pl.Int64),
+            (pl.col("_kind") == 0).sum().over(per_id_scheme).cast(pl.Int64),
+        )
+        .max()
+        .over(_ALIKE)
+        .alias("_keep"),
+    )
+    kept = ranked.sort([*_ALIKE, "_kind", "_occurrence", "_file", "source_id"]).filter(
+        pl.int_range(pl.len()).over(_ALIKE) < pl.col("_keep")
+    )
+    return kept.sort("_row").drop("_row", "_kind", "_file", "_format", "_occurrence", "_keep")
+
+
 def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Landed ``raw.statement_lines`` rows (``frames["lines"]``) as SOURCE_LINE_SCHEMA
     frames: ``bank_account_id`` is the file's account identification (``tenant_id``).
     camt domain codes (``PMNT/RCDT/ESCT``) are written ISO-style (``PMNT-RCDT-ESCT``) as the
-    API sources write them."""
+    API sources write them.
+
+    The same movement landed from two files whose keys differ (two exports of one account
+    in two formats) is returned once: see :func:`_one_copy_per_movement`. The canonical
+    merge collapses duplicates only across sources, so this is the statement source's job."""
     rows = frames.get("lines")
     if rows is None or rows.is_empty():
         return empty_lines()
-    decoded = rows.with_columns(pl.col("payload").str.json_decode(LINE_PAYLOAD)).unnest("payload")
+    decoded = _one_copy_per_movement(
+        rows.with_columns(pl.col("payload").str.json_decode(LINE_PAYLOAD)).unnest("payload")
+    )
     code = pl.col("bank_transaction_code")
     out = decoded.select(
         "company_id",
