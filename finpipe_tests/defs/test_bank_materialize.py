@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from finpipe.companies import partition_changes
-from finpipe.config import load_settings
+from finpipe.config import generate_secret_key, load_settings
 from finpipe.connectors.banks import bank_providers
 from finpipe.connectors.statements.dropfolder import inbox_dir
 from finpipe.definitions import defs as load_defs
@@ -50,6 +50,8 @@ def bank_home(
     (home / "world").symlink_to(bank_world_dir)
     monkeypatch.setenv("FINPIPE_HOME", str(home))
     monkeypatch.setenv("FINPIPE_WAREHOUSE_URL", warehouse_url)
+    # Consent tokens are encrypted at rest; PostgreSQL deployments must name their key.
+    monkeypatch.setenv("FINPIPE_SECRET_KEY", generate_secret_key().decode())
     monkeypatch.delenv("FINPIPE_DAGSTER_POSTGRES_URL", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     sandbox = build_sandbox(bank_world_dir)
