@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.finpipe-installed
 PYTEST_ARGS ?=
+# Tests run on both cores by default (pytest-xdist); PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= 2
 
 MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt/models dbt/macros -type f 2>/dev/null) dbt/dbt_project.yml dbt/profiles.yml
@@ -28,11 +30,11 @@ demo: $(STAMP) $(MANIFEST)
 
 ## test: set everything up and run the whole test suite (what CI runs)
 test: $(STAMP) $(MANIFEST)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-fast: the suite without the slow end-to-end tests
 test-fast: $(STAMP) $(MANIFEST)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 ## ui: the Dagster UI (webserver + daemon) on the same local instance as the demo
 ui: $(STAMP) $(MANIFEST)

@@ -69,6 +69,7 @@ def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> No
         names = sorted({c.check_name for c in checks})
         assert names == [
             "bank_balance_continuity",
+            "connections_active",
             "landing_expectations",
             "no_rejected_files",
             "world_books_balance",
