@@ -17,6 +17,7 @@ sync resumes from its committed cursors on the next run.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -217,9 +218,15 @@ class XeroClient:
         self._sleep = sleep
         self._policy = policy
         self._tenants: dict[str, ProviderHTTP] = {}
+        self._tenants_lock = threading.Lock()
 
     def http(self, tenant_id: str) -> ProviderHTTP:
-        """The rate-limited, retrying HTTP client of ``tenant_id``."""
+        """The rate-limited, retrying HTTP client of ``tenant_id`` (one per tenant, also when
+        several threads ask for it at once: two limiters would double the budget)."""
+        with self._tenants_lock:
+            return self._http(tenant_id)
+
+    def _http(self, tenant_id: str) -> ProviderHTTP:
         if tenant_id not in self._tenants:
             limiter = self.limits.limiter(self._clock, self._sleep)
             self._tenants[tenant_id] = ProviderHTTP(
