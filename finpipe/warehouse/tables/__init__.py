@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from finpipe.warehouse.schema import Table
-from finpipe.warehouse.tables import ledger, ops, raw, world
+from finpipe.warehouse.tables import compliance, ledger, mapping, ops, raw, world
 
-ALL_TABLES: tuple[Table, ...] = (*ops.TABLES, *raw.TABLES, *world.TABLES, *ledger.TABLES)
+ALL_TABLES: tuple[Table, ...] = (
+    *ops.TABLES,
+    *raw.TABLES,
+    *world.TABLES,
+    *ledger.TABLES,
+    *mapping.TABLES,
+    *compliance.TABLES,
+)
 
 
 def by_name(qualified_name: str) -> Table:
