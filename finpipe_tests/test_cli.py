@@ -85,6 +85,18 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
         connected = dict(accounting.select("provider", "n").iter_rows())
         for provider, rows in landed.items():
             assert (rows > 0) == (provider in connected), (provider, rows, connected)
+        # Every landed account is mapped to the standard chart, almost always as the world's
+        # ground truth says; every sync batch is in the companies' audit chains.
+        mapped = wh.query(
+            "SELECT m.standard_code, w.truth_standard_account FROM ledger.account_map m "
+            "JOIN raw.world_accounts w ON w.company_id = m.company_id "
+            "AND w.provider = m.provider AND w.account_id = m.account_id"
+        )
+        assert mapped.height == wh.query("SELECT count(*) FROM ledger.account_map").item() > 0
+        right = (mapped["standard_code"] == mapped["truth_standard_account"]).sum()
+        assert right / mapped.height >= 0.98
+        audit_first = wh.query("SELECT count(*) FROM compliance.audit_log").item()
+        assert audit_first > 0
         marts = wh.query("SELECT company_id, connections FROM marts.dim_company ORDER BY 1")
         assert marts.height == 3
         assert (marts["connections"] >= 2).all()  # an accounting file and a bank account each
@@ -110,6 +122,8 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
             "SELECT DISTINCT status FROM ops.connections WHERE provider IN ('quickbooks', 'xero')"
         )
         assert statuses["status"].to_list() == ["active"]
+        # The second run's syncs are recorded too, after the first run's.
+        assert wh.query("SELECT count(*) FROM compliance.audit_log").item() > audit_first
     assert (home / "dagster" / "dagster.yaml").exists()
 
 

@@ -16,6 +16,7 @@ from finpipe.config import load_settings
 from finpipe.connectors.banks import BankProvider
 from finpipe.connectors.errors import NeedsReauth
 from finpipe.connectors.report import SyncReport
+from finpipe.defs.compliance.audit import record_sync
 from finpipe.defs.landing import (
     landing_check_results,
     landing_check_specs,
@@ -81,6 +82,7 @@ def build_bank_landing_assets(provider: BankProvider) -> dg.AssetsDefinition:
                     # Not a failure: the bank's access budget is spent until resume_at.
                     context.log.warning(report.stopped)
                     note += f"; stopped early: {report.stopped}"
+            record_sync(wh, report, note)
             counts = {
                 entity: wh.count(table, company_id) for entity, table in provider.tables.items()
             }

@@ -9,14 +9,15 @@ from finpipe.defs.partitions import company_partitions
 # Registering tenants is cross-company, so it is its own (unpartitioned) job.
 register_companies_job = dg.define_asset_job(
     name="register_companies",
-    selection=dg.AssetSelection.groups("ops"),
-    description="Register the companies (ops.companies, ops.connections).",
+    selection=dg.AssetSelection.groups("ops", "reference"),
+    description="Register the companies (ops.companies, ops.connections) and load the "
+    "reference tables (the standard chart of accounts).",
 )
 
 # The main per-company job: everything partitioned by company, in dependency order.
 main_job = dg.define_asset_job(
     name="finpipe_main",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ops", "marts"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ops", "reference", "marts"),
     partitions_def=company_partitions,
     description="Everything finpipe builds for one company, end to end.",
 )

@@ -14,6 +14,7 @@ from finpipe.connectors.errors import NeedsReauth
 from finpipe.connectors.oauth import TokenManager, TokenStore
 from finpipe.connectors.providers import AccountingProvider
 from finpipe.connectors.report import SyncReport
+from finpipe.defs.compliance.audit import record_sync
 from finpipe.defs.metadata import markdown_preview, table_schema
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import ProviderAppResource, WarehouseResource
@@ -78,6 +79,7 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                     # A person must reconnect: retrying would only hammer the token endpoint.
                     raise dg.Failure(str(exc), allow_retries=False) from exc
                 note = f"synced {', '.join(external_ids)}"
+            record_sync(wh, report, note)
             counts = {
                 entity: wh.count(table, company_id) for entity, table in provider.tables.items()
             }

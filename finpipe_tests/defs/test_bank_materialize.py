@@ -207,3 +207,30 @@ def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, Sa
             kept = wh.count(BANK_LINES, ob_company)
         assert status == "needs_reauth"
         assert kept == lines.filter(pl.col("company_id") == ob_company).height
+
+        # The audit chain holds every sync batch; an edited entry fails the blocking check.
+        main = defs.resolve_job_def("finpipe_main")
+        first = main.execute_in_process(instance=instance, partition_key=ob_company)
+        assert first.success
+        checks = {c.check_name: c.passed for c in first.get_asset_check_evaluations()}
+        assert checks["audit_chain_intact"]
+        with Warehouse.from_settings(settings) as wh:
+            entries = wh.query(
+                "SELECT count(*) FROM compliance.audit_log WHERE company_id = %s", [ob_company]
+            ).item()
+            assert entries >= 2  # the first sync and the re-sync at least
+            wh.execute(
+                "UPDATE compliance.audit_log SET actor = 'someone' "
+                "WHERE company_id = %s AND sequence = 2",
+                [ob_company],
+            )
+        tampered = main.execute_in_process(
+            instance=instance, partition_key=ob_company, raise_on_error=False
+        )
+        verdicts = [
+            c
+            for c in tampered.get_asset_check_evaluations()
+            if c.check_name == "audit_chain_intact"
+        ]
+        assert [c.passed for c in verdicts] == [False]
+        assert verdicts[0].metadata["broken_at"].value == 2

@@ -27,13 +27,20 @@ def test_definitions_load_with_expected_objects() -> None:
         for entity in entities
     }
     expected |= bank_raw | {"ledger/bank_accounts", "ledger/bank_lines"}
+    expected |= {"ledger/standard_accounts", "ledger/account_map", "compliance/audit_trail"}
     assert expected <= keys
     jobs = {j.name for j in repo.get_all_jobs()}
     assert {"register_companies", "finpipe_main", "sync_banks", "import_statements"} <= jobs
     sensors = {s.name for s in repo.sensor_defs}
     assert {"company_partitions_sensor", "statement_inbox_sensor"} <= sensors
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
-    assert {"world_books_balance", "bank_balance_continuity", "no_rejected_files"} <= checks
+    assert {
+        "world_books_balance",
+        "bank_balance_continuity",
+        "no_rejected_files",
+        "accounts_mapped",
+        "audit_chain_intact",
+    } <= checks
     # The canonical bank tables come after every bank source's landing tables.
     lines = repo.asset_graph.get(dg.AssetKey(["ledger", "bank_lines"]))
     assert {k.to_user_string() for k in lines.parent_keys} == bank_raw - {"raw/statement_files"}

@@ -68,10 +68,13 @@ def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> No
         checks = result.get_asset_check_evaluations()
         names = sorted({c.check_name for c in checks})
         assert names == [
+            "accounts_mapped",
+            "audit_chain_intact",
             "bank_balance_continuity",
             "connections_active",
             "landing_expectations",
             "no_rejected_files",
+            "overrides_valid",
             "world_books_balance",
         ]
         assert all(c.passed for c in checks)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import dagster as dg
 import polars as pl
 
+from finpipe.compliance import AuditKind, append
 from finpipe.config import load_settings
 from finpipe.connectors.statements.dropfolder import import_inbox, statements_root
 from finpipe.defs.landing import landing_check_results, landing_check_specs, landing_specs
@@ -60,6 +61,21 @@ def statement_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         # Files modified in the last second may still be being copied in: left for the next
         # run (writers that rename into place, like the demo's export, are never half-read).
         results = import_inbox(wh, root, company_id, dt.datetime.now(dt.UTC))
+        if results:
+            append(
+                wh,
+                company_id,
+                AuditKind.SYNC_BATCH,
+                subject=f"statement:{context.run_id}",
+                details={
+                    "files": [
+                        {"name": r.file_name, "sha256": r.sha256, "status": r.status}
+                        for r in results
+                    ],
+                    "new_lines": sum(r.lines_new for r in results),
+                },
+                actor="finpipe",
+            )
         counts = {
             entity: wh.count(table, company_id) for entity, table in STATEMENTS.tables.items()
         }
