@@ -181,7 +181,9 @@ def _drop_statements(settings: Settings) -> int:
 
 def _summary(settings: Settings) -> None:
     from finpipe.warehouse import Warehouse
+    from finpipe.warehouse.tables.compliance import AUDIT_LOG
     from finpipe.warehouse.tables.ledger import BANK_ACCOUNTS, BANK_LINES
+    from finpipe.warehouse.tables.mapping import ACCOUNT_MAP, STANDARD_ACCOUNTS
     from finpipe.warehouse.tables.ops import COMPANIES, CONNECTIONS
     from finpipe.warehouse.tables.raw import (
         BANK_SOURCE_TABLES,
@@ -202,7 +204,16 @@ def _summary(settings: Settings) -> None:
         registry = wh.read(COMPANIES)
         counts = {
             t.qualified_name: wh.count(t)
-            for t in (COMPANIES, CONNECTIONS, *WORLD_TABLES, BANK_ACCOUNTS, BANK_LINES)
+            for t in (
+                COMPANIES,
+                CONNECTIONS,
+                *WORLD_TABLES,
+                BANK_ACCOUNTS,
+                BANK_LINES,
+                STANDARD_ACCOUNTS,
+                ACCOUNT_MAP,
+                AUDIT_LOG,
+            )
         }
         for tables in (*BANK_SOURCE_TABLES.values(), {"files": STATEMENT_FILES}):
             for table in tables.values():
