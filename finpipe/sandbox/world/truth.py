@@ -13,21 +13,9 @@ from finpipe.sandbox.world import reference as ref
 from finpipe.sandbox.world.chart import STD_OF
 from finpipe.sandbox.world.context import Ctx
 from finpipe.sandbox.world.standard_chart import BY_CODE
+from finpipe.sandbox.world.standard_chart import CLASSES as _CLASSES
+from finpipe.sandbox.world.standard_chart import SECTIONS as _SECTIONS
 
-_SECTIONS = (
-    "cash",
-    "current_asset",
-    "fixed_asset",
-    "current_liability",
-    "long_term_liability",
-    "equity",
-    "revenue",
-    "cost_of_sales",
-    "operating_expense",
-    "other_income",
-    "other_expense",
-)
-_CLASSES = ("asset", "liability", "equity", "income", "expense")
 # small integer codes per template account, so masks are integer compares
 _SECTION_OF_TMPL = np.array([_SECTIONS.index(BY_CODE[s].section) for s in STD_OF])
 _CLASS_OF_TMPL = np.array([_CLASSES.index(BY_CODE[s].account_class) for s in STD_OF])
