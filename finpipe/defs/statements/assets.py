@@ -66,7 +66,7 @@ def statement_raw(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                 wh,
                 company_id,
                 AuditKind.SYNC_BATCH,
-                subject=f"statement:{context.run_id}",
+                subject=f"statement:{context.run.run_id}",
                 details={
                     "files": [
                         {"name": r.file_name, "sha256": r.sha256, "status": r.status}
