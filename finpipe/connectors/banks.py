@@ -72,8 +72,13 @@ class BankProvider:
     sync: Callable[[BankContext, list[str]], SyncReport]
     # raw frames (entity -> that company's rows of each landing table) -> canonical frames
     # of finpipe.ledger.bank_sources SOURCE_LINE_SCHEMA / SOURCE_ACCOUNT_SCHEMA.
+    # Unreadable records are skipped, never raised: ``rejected_lines`` reports exactly the
+    # landed transaction records ``to_bank_lines`` skipped, as rows of
+    # finpipe.ledger.bank_sources REJECT_SCHEMA (tenant_id, source_id, field, reason), both
+    # computed from one parse of the provider's; the bank ledger build quarantines them.
     to_bank_lines: Callable[[dict[str, pl.DataFrame]], pl.DataFrame]
     to_bank_accounts: Callable[[dict[str, pl.DataFrame]], pl.DataFrame]
+    rejected_lines: Callable[[dict[str, pl.DataFrame]], pl.DataFrame]
 
     def api_base(self, settings: Settings) -> str:
         """The sandbox when ``FINPIPE_SANDBOX_URL`` is set, else ``FINPIPE_<PROVIDER>_API_BASE``,

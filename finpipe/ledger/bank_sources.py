@@ -16,9 +16,16 @@ Conventions every source follows:
 * ``bank_account_id``: the account's id at its source; statement files use the file's
   account identification (IBAN or account number), and the merge maps it onto an API
   account with the same IBAN / number when there is one.
+
+Bad records do not stop a source: each source's ``rejected_lines`` function reports the
+landed transaction records its ``to_bank_lines`` skipped, as rows of :data:`REJECT_SCHEMA`
+(one shared parse computes both, so they agree); the build puts them in ``ops.quarantine``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -64,8 +71,66 @@ SOURCE_ACCOUNT_SCHEMA = pl.Schema(
 )
 
 
+# The landed transaction records a source could not turn into canonical lines, one row per
+# record (what a source's ``rejected_lines`` returns):
+#   tenant_id  the record's ``tenant_id`` in its landing table (the bank account at the source)
+#   source_id  the record's ``source_id`` in its landing table
+#   field      the payload field to blame (dotted path, e.g. ``Amount.Amount``), or null when
+#              the record as a whole is unreadable (not JSON, not an object)
+#   reason     what is wrong, naming the record (source, tenant and source id) and the field
+REJECT_SCHEMA = pl.Schema(
+    {
+        "tenant_id": pl.String(),
+        "source_id": pl.String(),
+        "field": pl.String(),
+        "reason": pl.String(),
+    }
+)
+
+# What else, besides a source's own record error, a malformed payload can raise while it is
+# read (a list where an object is due, a missing key): still that record's fault.
+READ_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, AttributeError, KeyError)
+
+
 class BankSourceError(ValueError):
     """A source frame does not follow the contract (named columns, wrong types)."""
+
+
+class BankRecordError(ValueError):
+    """One landed record cannot be read; the message names the record and the field,
+    ``field`` is the payload field to blame (None when no single field is)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A landed record a source's parse could not turn into a canonical line."""
+
+    tenant_id: str
+    source_id: str
+    reason: str
+    field: str | None = None
+
+
+def reject(exc: Exception, where: str, tenant_id: str, source_id: str) -> Reject:
+    """The :class:`Reject` of a record whose parse raised ``exc``; ``where`` names the record
+    (e.g. ``openbanking transaction T1 of account A1``)."""
+    if isinstance(exc, BankRecordError):
+        return Reject(tenant_id, source_id, str(exc), exc.field)
+    return Reject(
+        tenant_id,
+        source_id,
+        f"{where}: the payload cannot be read ({type(exc).__name__}: {exc}); re-sync the record",
+    )
+
+
+def rejects_frame(rejects: Iterable[Reject]) -> pl.DataFrame:
+    """Rows of :data:`REJECT_SCHEMA`."""
+    rows = [(r.tenant_id, r.source_id, r.field, r.reason) for r in rejects]
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA, orient="row")
 
 
 def conform(frame: pl.DataFrame, schema: pl.Schema, what: str) -> pl.DataFrame:
@@ -84,3 +149,13 @@ def empty_lines() -> pl.DataFrame:
 
 def empty_accounts() -> pl.DataFrame:
     return pl.DataFrame(schema=SOURCE_ACCOUNT_SCHEMA)
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def no_rejects(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """``rejected_lines`` of a source whose records were all validated before they landed
+    (statement files are checked at import; a bad file is quarantined there)."""
+    return empty_rejects()

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import polars as pl
 import pytest
 
-from finpipe.connectors.aggregator import AggregatorRecordError, to_bank_accounts, to_bank_lines
-from finpipe.ledger.bank_sources import SOURCE_ACCOUNT_SCHEMA, SOURCE_LINE_SCHEMA
+from finpipe.connectors.aggregator import (
+    rejected_lines,
+    to_bank_accounts,
+    to_bank_lines,
+)
+from finpipe.ledger.bank_sources import REJECT_SCHEMA, SOURCE_ACCOUNT_SCHEMA, SOURCE_LINE_SCHEMA
 from finpipe.warehouse.tables.raw import AGGREGATOR_TABLES
 
 UTC = dt.UTC
@@ -88,8 +93,44 @@ def test_counterparty_prefers_counterparties() -> None:
 @pytest.mark.parametrize("amount", ["0.001", '"abc"', "true"])
 def test_bad_amount_names_the_record_and_field(amount: str) -> None:
     frame = _landed("transactions", [_txn("1.00"), _txn(amount)])
-    with pytest.raises(AggregatorRecordError, match=r"transaction txn_1 .*amount"):
-        to_bank_lines({"transactions": frame})
+    # The bad record is skipped, not raised: the rest of the batch goes on.
+    lines = to_bank_lines({"transactions": frame})
+    assert lines.get_column("source_id").to_list() == ["txn_0"]
+    rejects = rejected_lines({"transactions": frame})
+    assert rejects.schema == REJECT_SCHEMA
+    [reject] = rejects.to_dicts()
+    assert (reject["tenant_id"], reject["source_id"], reject["field"]) == (
+        "acc_1",
+        "txn_1",
+        "amount",
+    )
+    assert re.search(r"transaction txn_1 of account acc_1: amount", reject["reason"])
+
+
+def test_unreadable_records_are_rejected_with_the_field_to_blame() -> None:
+    frame = _landed(
+        "transactions",
+        [
+            _txn("1.00", iso_currency_code=None),
+            _txn("1.00", date="02/10/2026"),
+            _txn("1.00", date=None),
+            _txn("1.00", payment_meta=["not", "an", "object"]),
+            "[1, 2]",
+            _txn("2.00"),
+        ],
+    )
+    assert to_bank_lines({"transactions": frame}).get_column("source_id").to_list() == ["txn_5"]
+    rejects = rejected_lines({"transactions": frame})
+    assert rejects.get_column("source_id").to_list() == [f"txn_{i}" for i in range(5)]
+    assert rejects.get_column("field").to_list() == [
+        "iso_currency_code",
+        "date",
+        "date",
+        None,
+        None,
+    ]
+    for source_id, reason in rejects.select("source_id", "reason").iter_rows():
+        assert f"aggregator transaction {source_id} of account acc_1: " in reason
 
 
 def test_accounts_report_balances_in_the_canonical_sign() -> None:

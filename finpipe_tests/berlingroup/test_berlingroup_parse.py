@@ -18,6 +18,7 @@ from finpipe.connectors.berlingroup import (
     BerlinGroupParseError,
     format_amount,
     parse_lines,
+    rejected_lines,
     to_bank_accounts,
     to_bank_lines,
     to_minor,
@@ -158,9 +159,30 @@ def test_bad_records_are_named_and_the_batch_goes_on() -> None:
     lines, rejected = parse_lines(frame)
     assert lines["source_id"].to_list() == ["t1"] and lines["amount"].to_list() == [-1230]
     reasons = {r.source_id: r.reason for r in rejected}
-    assert "transaction t2" in reasons["t2"] and "transactionAmount.amount" in reasons["t2"]
+    assert "transaction t2 of account a" in reasons["t2"]
+    assert "transactionAmount.amount" in reasons["t2"]
     assert "bookingDate" in reasons["t3"]
+    assert {r.source_id: r.field for r in rejected} == {
+        "t2": "transactionAmount.amount",
+        "t3": "bookingDate",
+    }
     assert to_bank_lines({"transactions": frame}).height == 1
+    # rejected_lines reports exactly what to_bank_lines skipped.
+    rejects = rejected_lines({"transactions": frame})
+    assert rejects.select("tenant_id", "source_id", "field").rows() == [
+        ("a", "t2", "transactionAmount.amount"),
+        ("a", "t3", "bookingDate"),
+    ]
+    assert rejects.get_column("reason").to_list() == [reasons["t2"], reasons["t3"]]
+
+
+def test_a_payload_that_is_not_an_object_is_rejected() -> None:
+    frame = raw("transactions", [("a", "t1", ["not", "an", "entry"])])
+    assert to_bank_lines({"transactions": frame}).is_empty()
+    [reject] = rejected_lines({"transactions": frame}).to_dicts()
+    assert reject["field"] is None
+    assert reject["reason"].startswith("berlingroup transaction t1 of account a: ")
+    assert rejected_lines({}).is_empty()
 
 
 def test_counterparty_reference_and_description_rules() -> None:

@@ -11,6 +11,8 @@ from finpipe.connectors.aggregator.client import (
 )
 from finpipe.connectors.aggregator.parse import (
     AggregatorRecordError,
+    parse_lines,
+    rejected_lines,
     to_bank_accounts,
     to_bank_lines,
 )
@@ -34,6 +36,7 @@ PROVIDER = BankProvider(
     sync=sync,
     to_bank_lines=to_bank_lines,
     to_bank_accounts=to_bank_accounts,
+    rejected_lines=rejected_lines,
 )
 
 __all__ = [
@@ -46,6 +49,8 @@ __all__ = [
     "SyncState",
     "connect",
     "connect_public_token",
+    "parse_lines",
+    "rejected_lines",
     "stored_item",
     "sync",
     "sync_items",

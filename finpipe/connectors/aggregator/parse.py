@@ -17,6 +17,10 @@
   extracted; Plaid shows only the account ``mask`` (the last digits), not the number, so
   ``account_number`` is the masked form ``****<mask>`` (the column allows a masked number):
   the merge matches it to a statement file's account whose number ends in those digits.
+
+A transaction record that cannot be read does not stop the batch: :func:`parse_lines`
+returns it as a :class:`~finpipe.ledger.bank_sources.Reject` (record and field named),
+:func:`to_bank_lines` skips it and :func:`rejected_lines` reports it (for ``ops.quarantine``).
 """
 
 from __future__ import annotations
@@ -31,36 +35,45 @@ from finpipe.connectors import payloads
 from finpipe.connectors.aggregator.client import PROVIDER
 from finpipe.connectors.statements.model import currency_exponent
 from finpipe.ledger.bank_sources import (
+    READ_ERRORS,
     SOURCE_ACCOUNT_SCHEMA,
     SOURCE_LINE_SCHEMA,
+    BankRecordError,
     BankSourceError,
+    Reject,
     conform,
     empty_accounts,
     empty_lines,
+    reject,
+    rejects_frame,
 )
 
 
-class AggregatorRecordError(BankSourceError):
-    """A landed aggregator record cannot be read into the canonical frame."""
+class AggregatorRecordError(BankRecordError, BankSourceError):
+    """A landed aggregator record cannot be read into the canonical frame (``field``: the
+    payload field to blame)."""
 
 
 def minor_units(value: Any, currency: str, *, record: str, field_name: str) -> int:
     """A JSON number (Decimal or int, never float) as integer minor units of ``currency``."""
     if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
         raise AggregatorRecordError(
-            f"{record}: {field_name} is {value!r}, not a number; re-sync the record"
+            f"{record}: {field_name} is {value!r}, not a number; re-sync the record",
+            field=field_name,
         )
     try:
         amount = Decimal(value)
     except InvalidOperation:
         raise AggregatorRecordError(
-            f"{record}: {field_name} {value!r} is not a number; re-sync the record"
+            f"{record}: {field_name} {value!r} is not a number; re-sync the record",
+            field=field_name,
         ) from None
     scaled = amount.scaleb(currency_exponent(currency))
     if scaled != scaled.to_integral_value():
         raise AggregatorRecordError(
             f"{record}: {field_name} {value} has more decimals than {currency} allows; the "
-            "provider sent an amount finpipe cannot book exactly"
+            "provider sent an amount finpipe cannot book exactly",
+            field=field_name,
         )
     return int(scaled)
 
@@ -72,7 +85,7 @@ def _date(value: Any, *, record: str, field_name: str) -> dt.date | None:
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise AggregatorRecordError(
-            f"{record}: {field_name} {value!r} is not a YYYY-MM-DD date"
+            f"{record}: {field_name} {value!r} is not a YYYY-MM-DD date", field=field_name
         ) from None
 
 
@@ -88,65 +101,79 @@ def _rows(frames: dict[str, pl.DataFrame], entity: str) -> list[dict[str, Any]]:
     return [] if frame is None else frame.to_dicts()
 
 
-def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Canonical source lines of the landed ``transactions`` rows (one company or more)."""
-    rows = _rows(frames, "transactions")
-    if not rows:
-        return empty_lines()
-    out: dict[str, list[Any]] = {name: [] for name in SOURCE_LINE_SCHEMA}
-    problems: list[str] = []
-    for row in rows:
-        record = f"aggregator transaction {row['source_id']} (company {row['company_id']})"
-        try:
-            payload = payloads.loads(row["payload"])
-            currency = str(
-                payload.get("iso_currency_code") or payload.get("unofficial_currency_code") or ""
-            )
-            if not currency:
-                raise AggregatorRecordError(f"{record}: iso_currency_code is missing")
-            # Plaid: positive = money out; canonical: money in positive.
-            amount = -minor_units(
-                payload.get("amount"), currency, record=record, field_name="amount"
-            )
-            booked = _date(payload.get("date"), record=record, field_name="date")
-            if booked is None:
-                raise AggregatorRecordError(f"{record}: date is missing")
-            authorized = _date(
-                payload.get("authorized_date"), record=record, field_name="authorized_date"
-            )
-        except (AggregatorRecordError, ValueError, AttributeError) as exc:
-            problems.append(str(exc))
-            continue
-        meta = payload.get("payment_meta") or {}
-        counterparties = [c for c in payload.get("counterparties") or [] if isinstance(c, dict)]
-        counterparty = (counterparties[0].get("name") if counterparties else None) or payload.get(
-            "merchant_name"
-        )
-        reference = meta.get("reference_number") or payload.get("check_number")
-        out["company_id"].append(row["company_id"])
-        out["bank_account_id"].append(str(payload.get("account_id") or row["tenant_id"]))
-        out["source"].append(PROVIDER)
-        out["source_id"].append(row["source_id"])
-        out["booked_date"].append(booked)
-        out["value_date"].append(authorized or booked)
-        out["amount"].append(amount)
-        out["currency"].append(currency)
-        out["status"].append("pending" if payload.get("pending") else "booked")
-        out["description"].append(payload.get("name") or payload.get("original_description"))
-        out["counterparty_name"].append(counterparty)
-        out["counterparty_account"].append(None)
-        out["reference"].append(str(reference) if reference else None)
-        out["bank_transaction_code"].append(None)  # Plaid does not expose the bank's code
-        out["running_balance"].append(None)
-        out["pending_source_id"].append(payload.get("pending_transaction_id"))
-        out["deleted"].append(bool(row["deleted"]))
-        out["extracted_at"].append(row["extracted_at"])
-    if problems:
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise AggregatorRecordError("; ".join(problems[:5]) + more)
-    return conform(
-        pl.DataFrame(out, schema=SOURCE_LINE_SCHEMA), SOURCE_LINE_SCHEMA, "aggregator lines"
+def transaction_line(payload: Any, row: dict[str, Any], record: str) -> dict[str, Any]:
+    """One landed transaction (``row``, its decoded ``payload``) as a canonical line;
+    :class:`AggregatorRecordError` naming ``record`` and the field when it cannot be read."""
+    if not isinstance(payload, dict):
+        raise AggregatorRecordError(f"{record}: the payload is not a JSON object")
+    currency = str(
+        payload.get("iso_currency_code") or payload.get("unofficial_currency_code") or ""
     )
+    if not currency:
+        raise AggregatorRecordError(
+            f"{record}: iso_currency_code is missing (and no unofficial_currency_code)",
+            field="iso_currency_code",
+        )
+    # Plaid: positive = money out; canonical: money in positive.
+    amount = -minor_units(payload.get("amount"), currency, record=record, field_name="amount")
+    booked = _date(payload.get("date"), record=record, field_name="date")
+    if booked is None:
+        raise AggregatorRecordError(f"{record}: date is missing", field="date")
+    authorized = _date(payload.get("authorized_date"), record=record, field_name="authorized_date")
+    meta = payload.get("payment_meta") or {}
+    counterparties = [c for c in payload.get("counterparties") or [] if isinstance(c, dict)]
+    counterparty = (counterparties[0].get("name") if counterparties else None) or payload.get(
+        "merchant_name"
+    )
+    reference = meta.get("reference_number") or payload.get("check_number")
+    return {
+        "company_id": row["company_id"],
+        "bank_account_id": str(payload.get("account_id") or row["tenant_id"]),
+        "source": PROVIDER,
+        "source_id": row["source_id"],
+        "booked_date": booked,
+        "value_date": authorized or booked,
+        "amount": amount,
+        "currency": currency,
+        "status": "pending" if payload.get("pending") else "booked",
+        "description": payload.get("name") or payload.get("original_description"),
+        "counterparty_name": counterparty,
+        "counterparty_account": None,
+        "reference": str(reference) if reference else None,
+        "bank_transaction_code": None,  # Plaid does not expose the bank's code
+        "running_balance": None,
+        "pending_source_id": payload.get("pending_transaction_id"),
+        "deleted": bool(row["deleted"]),
+        "extracted_at": row["extracted_at"],
+    }
+
+
+def parse_lines(frames: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, list[Reject]]:
+    """Canonical source lines of the landed ``transactions`` rows (one company or more), plus
+    the records that could not be read (skipped, named with the field to blame)."""
+    lines: list[dict[str, Any]] = []
+    rejected: list[Reject] = []
+    for row in _rows(frames, "transactions"):
+        record = f"aggregator transaction {row['source_id']} of account {row['tenant_id']}"
+        try:
+            lines.append(transaction_line(payloads.loads(row["payload"]), row, record))
+        except READ_ERRORS as exc:
+            rejected.append(reject(exc, record, row["tenant_id"], row["source_id"]))
+    if not lines:
+        return empty_lines(), rejected
+    frame = pl.DataFrame(lines, schema=SOURCE_LINE_SCHEMA)
+    return conform(frame, SOURCE_LINE_SCHEMA, "aggregator lines"), rejected
+
+
+def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Canonical source lines of the landed ``transactions`` rows; unreadable records are
+    skipped (:func:`rejected_lines` reports them)."""
+    return parse_lines(frames)[0]
+
+
+def rejected_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The landed ``transactions`` records :func:`to_bank_lines` skips (REJECT_SCHEMA)."""
+    return rejects_frame(parse_lines(frames)[1])
 
 
 def to_bank_accounts(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:

@@ -25,6 +25,7 @@ from finpipe.connectors.berlingroup.parse import (
     Rejected,
     parse_line,
     parse_lines,
+    rejected_lines,
     to_bank_accounts,
     to_bank_lines,
     transaction_source_id,
@@ -43,6 +44,7 @@ PROVIDER = BankProvider(
     sync=sync_berlingroup,
     to_bank_lines=to_bank_lines,
     to_bank_accounts=to_bank_accounts,
+    rejected_lines=rejected_lines,
 )
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "oauth_app",
     "parse_line",
     "parse_lines",
+    "rejected_lines",
     "sync_berlingroup",
     "to_bank_accounts",
     "to_bank_lines",

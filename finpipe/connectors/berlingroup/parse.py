@@ -18,8 +18,9 @@ Landed rows keep the ASPSP's JSON verbatim (``raw.berlingroup_*``); this module 
   information (string or array), else ``additionalInformation``, else the counterparty.
 
 Bad records (an amount that is not a decimal, a missing currency or date) do not stop the
-batch: :func:`parse_lines` returns them as :class:`Rejected` (record and field named) and
-:func:`to_bank_lines` logs them and goes on.
+batch: :func:`parse_lines` returns them as :class:`Rejected` (record and field named),
+:func:`to_bank_lines` skips them and :func:`rejected_lines` reports them (for
+``ops.quarantine``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -37,11 +37,16 @@ import polars as pl
 from finpipe.connectors import payloads
 from finpipe.connectors.berlingroup.money import AmountError, to_minor
 from finpipe.ledger.bank_sources import (
+    READ_ERRORS,
     SOURCE_ACCOUNT_SCHEMA,
     SOURCE_LINE_SCHEMA,
+    BankRecordError,
+    Reject,
     conform,
     empty_accounts,
     empty_lines,
+    reject,
+    rejects_frame,
 )
 
 SOURCE = "berlingroup"
@@ -69,17 +74,14 @@ BALANCE_PREFERENCE = (
 )
 
 
-class BerlinGroupParseError(ValueError):
-    """A record that cannot be read; the message names the record and the field."""
+class BerlinGroupParseError(BankRecordError):
+    """A record that cannot be read; the message names the record and the field
+    (``field``: the payload field to blame, when one is)."""
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """A landed record :func:`parse_lines` could not turn into a line."""
-
-    tenant_id: str
-    source_id: str
-    reason: str
+# A landed record :func:`parse_lines` could not turn into a line (tenant_id, source_id,
+# reason, field).
+Rejected = Reject
 
 
 def entry_digest(entry: Mapping[str, Any]) -> str:
@@ -184,6 +186,18 @@ def report_entries(
     return entries, links if isinstance(links, Mapping) else {}
 
 
+def _iso_date(entry: Mapping[str, Any], key: str, where: str) -> dt.date | None:
+    value = entry.get(key)
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise BerlinGroupParseError(
+            f"{where}: {key} {value!r} is not a YYYY-MM-DD date", field=key
+        ) from None
+
+
 def parse_line(
     entry: Mapping[str, Any], *, company_id: str, tenant_id: str, source_id: str
 ) -> dict[str, Any]:
@@ -191,23 +205,28 @@ def parse_line(
     where = f"berlingroup transaction {source_id} of account {tenant_id}"
     money = entry.get("transactionAmount")
     if not isinstance(money, Mapping):
-        raise BerlinGroupParseError(f"{where}: transactionAmount is missing")
+        raise BerlinGroupParseError(
+            f"{where}: transactionAmount is missing", field="transactionAmount"
+        )
     currency = money.get("currency")
     if not currency:
-        raise BerlinGroupParseError(f"{where}: transactionAmount.currency is missing")
+        raise BerlinGroupParseError(
+            f"{where}: transactionAmount.currency is missing", field="transactionAmount.currency"
+        )
     try:
         amount = to_minor(money.get("amount"), str(currency))
     except AmountError as exc:
-        raise BerlinGroupParseError(f"{where}: transactionAmount.amount: {exc}") from None
-    try:
-        booked_date = entry_date(entry)
-        value_date = (
-            dt.date.fromisoformat(str(entry["valueDate"])) if entry.get("valueDate") else None
-        )
-    except ValueError as exc:
-        raise BerlinGroupParseError(f"{where}: bookingDate/valueDate: {exc}") from None
+        raise BerlinGroupParseError(
+            f"{where}: transactionAmount.amount: {exc}", field="transactionAmount.amount"
+        ) from None
+    # bookingDate, else (pending entries) valueDate: as entry_date, naming the bad one.
+    booking = _iso_date(entry, "bookingDate", where)
+    value_date = _iso_date(entry, "valueDate", where)
+    booked_date = booking or value_date
     if booked_date is None:
-        raise BerlinGroupParseError(f"{where}: neither bookingDate nor valueDate is given")
+        raise BerlinGroupParseError(
+            f"{where}: neither bookingDate nor valueDate is given", field="bookingDate"
+        )
     sides = ("creditor", "debtor") if amount < 0 else ("debtor", "creditor")
     name = account = None
     for side in sides:
@@ -243,7 +262,8 @@ def parse_line(
                 running = to_minor(balance.get("amount"), str(currency))
             except AmountError as exc:
                 raise BerlinGroupParseError(
-                    f"{where}: balanceAfterTransaction.balanceAmount.amount: {exc}"
+                    f"{where}: balanceAfterTransaction.balanceAmount.amount: {exc}",
+                    field="balanceAfterTransaction.balanceAmount.amount",
                 ) from None
     return {
         "company_id": company_id,
@@ -273,20 +293,19 @@ def parse_lines(transactions: pl.DataFrame) -> tuple[pl.DataFrame, list[Rejected
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     for row in transactions.iter_rows(named=True):
+        where = f"berlingroup transaction {row['source_id']} of account {row['tenant_id']}"
         try:
             entry = payloads.loads(row["payload"])
             if not isinstance(entry, Mapping):
-                raise BerlinGroupParseError(
-                    f"berlingroup transaction {row['source_id']}: payload is not an object"
-                )
+                raise BerlinGroupParseError(f"{where}: the payload is not a JSON object")
             line = parse_line(
                 entry,
                 company_id=row["company_id"],
                 tenant_id=row["tenant_id"],
                 source_id=row["source_id"],
             )
-        except (BerlinGroupParseError, ValueError) as exc:
-            rejected.append(Rejected(row["tenant_id"], row["source_id"], str(exc)))
+        except READ_ERRORS as exc:
+            rejected.append(reject(exc, where, row["tenant_id"], row["source_id"]))
             continue
         line["deleted"] = bool(row["deleted"])
         line["extracted_at"] = row["extracted_at"]
@@ -297,16 +316,26 @@ def parse_lines(transactions: pl.DataFrame) -> tuple[pl.DataFrame, list[Rejected
     return conform(frame, SOURCE_LINE_SCHEMA, "berlingroup bank lines"), rejected
 
 
-def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """``raw.berlingroup_transactions`` rows -> SOURCE_LINE_SCHEMA (deleted rows kept with
-    ``deleted = true``; the merge drops them). Unreadable records are logged and skipped."""
+def _parsed(frames: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, list[Rejected]]:
     transactions = frames.get("transactions")
     if transactions is None or transactions.is_empty():
-        return empty_lines()
-    lines, rejected = parse_lines(transactions)
-    for reject in rejected:
-        log.warning("skipped a berlingroup transaction: %s", reject.reason)
+        return empty_lines(), []
+    return parse_lines(transactions)
+
+
+def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """``raw.berlingroup_transactions`` rows -> SOURCE_LINE_SCHEMA (deleted rows kept with
+    ``deleted = true``; the merge drops them). Unreadable records are logged and skipped
+    (:func:`rejected_lines` reports them)."""
+    lines, rejected = _parsed(frames)
+    for item in rejected:
+        log.warning("skipped a berlingroup transaction: %s", item.reason)
     return lines
+
+
+def rejected_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The landed ``transactions`` records :func:`to_bank_lines` skips (REJECT_SCHEMA)."""
+    return rejects_frame(_parsed(frames)[1])
 
 
 def _balance(balances: list[Mapping[str, Any]], currency: str) -> tuple[int | None, Any]:

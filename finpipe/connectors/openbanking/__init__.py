@@ -24,7 +24,9 @@ from finpipe.connectors.openbanking.parse import (
     parse_accounts,
     parse_balances,
     parse_consent,
+    parse_lines,
     parse_transactions,
+    rejected_lines,
     to_bank_accounts,
     to_bank_lines,
 )
@@ -50,6 +52,7 @@ PROVIDER = BankProvider(
     sync=_sync,
     to_bank_lines=to_bank_lines,
     to_bank_accounts=to_bank_accounts,
+    rejected_lines=rejected_lines,
 )
 
 __all__ = [
@@ -69,7 +72,9 @@ __all__ = [
     "parse_accounts",
     "parse_balances",
     "parse_consent",
+    "parse_lines",
     "parse_transactions",
+    "rejected_lines",
     "sync_openbanking",
     "to_bank_accounts",
     "to_bank_lines",

@@ -4,6 +4,10 @@ Amounts arrive as unsigned decimal strings plus ``CreditDebitIndicator``; they b
 integer minor units, money in positive (Credit +, Debit -), through :class:`~decimal.Decimal`
 only. v4.0 names (``AccountCategory`` / ``AccountTypeCode``, ISO balance and consent status
 codes) are read too.
+
+A transaction record that breaks the data model does not stop the batch: :func:`parse_lines`
+returns it as a :class:`~finpipe.ledger.bank_sources.Reject` (record and field named),
+:func:`to_bank_lines` skips it and :func:`rejected_lines` reports it (for ``ops.quarantine``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,16 @@ import polars as pl
 from finpipe.connectors import payloads
 from finpipe.connectors.openbanking.codes import INSTITUTIONS, exponent, short_btc
 from finpipe.ledger.bank_sources import (
+    READ_ERRORS,
     SOURCE_ACCOUNT_SCHEMA,
     SOURCE_LINE_SCHEMA,
+    BankRecordError,
+    Reject,
     conform,
     empty_accounts,
     empty_lines,
+    reject,
+    rejects_frame,
 )
 
 SOURCE = "openbanking"
@@ -70,68 +79,93 @@ ACCOUNT_TYPES = {
 }
 
 
-class OpenBankingParseError(ValueError):
-    """A payload breaks the OBIE data model; the message names the record and the field."""
+class OpenBankingParseError(BankRecordError):
+    """A payload breaks the OBIE data model; the message names the record and the field
+    (``field``: the payload path to blame, e.g. ``Amount.Amount``)."""
 
 
-def minor_units(amount: Any, where: str) -> tuple[int, str]:
-    """``{"Amount": "10.00", "Currency": "GBP"}`` -> (1000, "GBP"), unsigned."""
+def minor_units(amount: Any, where: str, field: str = "Amount") -> tuple[int, str]:
+    """``{"Amount": "10.00", "Currency": "GBP"}`` -> (1000, "GBP"), unsigned. ``where`` names
+    the record, ``field`` the path of the amount object in it."""
     if not isinstance(amount, dict):
-        raise OpenBankingParseError(f"{where}: Amount is missing or not an object")
+        raise OpenBankingParseError(f"{where}: {field} is missing or not an object", field=field)
     text, currency = amount.get("Amount"), amount.get("Currency")
     if not isinstance(currency, str) or len(currency) != 3:
-        raise OpenBankingParseError(f"{where}.Currency: {currency!r} is not an ISO 4217 code")
+        raise OpenBankingParseError(
+            f"{where}: {field}.Currency {currency!r} is not an ISO 4217 code",
+            field=f"{field}.Currency",
+        )
     if not isinstance(text, str) or not AMOUNT.match(text):
         raise OpenBankingParseError(
-            f"{where}.Amount: {text!r} is not an unsigned decimal string such as '10.00'"
+            f"{where}: {field}.Amount {text!r} is not an unsigned decimal string such as '10.00'",
+            field=f"{field}.Amount",
         )
     try:
         scaled = Decimal(text).scaleb(exponent(currency))
     except InvalidOperation:
-        raise OpenBankingParseError(f"{where}.Amount: {text!r} is not a number") from None
+        raise OpenBankingParseError(
+            f"{where}: {field}.Amount {text!r} is not a number", field=f"{field}.Amount"
+        ) from None
     if scaled != scaled.to_integral_value():
         raise OpenBankingParseError(
-            f"{where}.Amount: {text} {currency} has more decimals than {currency} has minor units"
+            f"{where}: {field}.Amount {text} {currency} has more decimals than {currency} has "
+            "minor units",
+            field=f"{field}.Amount",
         )
     return int(scaled), currency
 
 
-def signed(body: dict[str, Any], where: str) -> tuple[int, str]:
-    """Amount + CreditDebitIndicator -> signed minor units (Credit +, Debit -)."""
-    value, currency = minor_units(body.get("Amount"), f"{where}.Amount")
+def signed(body: dict[str, Any], where: str, field: str | None = None) -> tuple[int, str]:
+    """Amount + CreditDebitIndicator -> signed minor units (Credit +, Debit -). ``field``: the
+    path of ``body`` in the record (None: the record itself)."""
+    prefix = f"{field}." if field else ""
+    value, currency = minor_units(body.get("Amount"), where, f"{prefix}Amount")
     indicator = body.get("CreditDebitIndicator")
     if indicator not in ("Credit", "Debit"):
         raise OpenBankingParseError(
-            f"{where}.CreditDebitIndicator: {indicator!r} is neither Credit nor Debit"
+            f"{where}: {prefix}CreditDebitIndicator {indicator!r} is neither Credit nor Debit",
+            field=f"{prefix}CreditDebitIndicator",
         )
     return (value if indicator == "Credit" else -value), currency
 
 
-def parse_instant(text: Any, where: str) -> dt.datetime:
+def parse_instant(text: Any, where: str, field: str | None = None) -> dt.datetime:
+    """An ISO 8601 date-time (UTC when it has no offset). ``where`` names the record (or, with
+    no ``field``, the record and the field)."""
+    what = f"{where}: {field}" if field else where
     if not isinstance(text, str):
-        raise OpenBankingParseError(f"{where}: missing date-time")
+        raise OpenBankingParseError(f"{what}: missing date-time", field=field)
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise OpenBankingParseError(f"{where}: {text!r} is not an ISO 8601 date-time") from None
+        raise OpenBankingParseError(
+            f"{what}: {text!r} is not an ISO 8601 date-time", field=field
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _day(text: Any, where: str) -> dt.date:
+def _day(text: Any, where: str, field: str) -> dt.date:
     # The date as the bank wrote it (its own offset), not shifted to UTC.
-    return parse_instant(text, where).date()
+    return parse_instant(text, where, field).date()
 
 
-def transaction_line(tx: dict[str, Any]) -> dict[str, Any]:
-    """One ``OBTransaction6`` as the canonical line fields (without company / flags)."""
+def transaction_line(tx: dict[str, Any], where: str | None = None) -> dict[str, Any]:
+    """One ``OBTransaction6`` as the canonical line fields (without company / flags).
+    ``where`` names the record in errors (default: from its TransactionId and AccountId)."""
     tid = tx.get("TransactionId")
-    where = f"transaction {tid or '(no TransactionId)'} of account {tx.get('AccountId')}"
+    if where is None:
+        where = (
+            f"openbanking transaction {tid or '(no TransactionId)'} of account "
+            f"{tx.get('AccountId')}"
+        )
     amount, currency = signed(tx, where)
     status = str(tx.get("Status", "")).lower()
     if status not in ("booked", "pending", "rejected"):
-        raise OpenBankingParseError(f"{where}.Status: {tx.get('Status')!r} is not Booked/Pending")
+        raise OpenBankingParseError(
+            f"{where}: Status {tx.get('Status')!r} is not Booked/Pending", field="Status"
+        )
     balance = tx.get("Balance")
-    running = signed(balance, f"{where}.Balance")[0] if isinstance(balance, dict) else None
+    running = signed(balance, where, "Balance")[0] if isinstance(balance, dict) else None
     outgoing = amount < 0
     party = tx.get("CreditorAccount" if outgoing else "DebtorAccount") or {}
     merchant = tx.get("MerchantDetails") or {}
@@ -145,8 +179,8 @@ def transaction_line(tx: dict[str, Any]) -> dict[str, Any]:
     return {
         "bank_account_id": tx.get("AccountId"),
         "source_id": tid,
-        "booked_date": _day(tx.get("BookingDateTime"), f"{where}.BookingDateTime"),
-        "value_date": _day(value_date, f"{where}.ValueDateTime") if value_date else None,
+        "booked_date": _day(tx.get("BookingDateTime"), where, "BookingDateTime"),
+        "value_date": _day(value_date, where, "ValueDateTime") if value_date else None,
         "amount": amount,
         "currency": currency,
         "status": status,
@@ -175,7 +209,7 @@ def balance_record(balance: dict[str, Any]) -> dict[str, Any]:
         "type": BALANCE_TYPES.get(kind, kind),
         "amount": amount,
         "currency": currency,
-        "at": parse_instant(balance.get("DateTime"), f"{where}.DateTime"),
+        "at": parse_instant(balance.get("DateTime"), where, "DateTime"),
     }
 
 
@@ -241,15 +275,27 @@ def parse_consent(body: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------- canonical frames
 
 
-def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Landed ``transactions`` rows -> SOURCE_LINE_SCHEMA (deleted rows kept, flagged)."""
+def parse_lines(frames: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, list[Reject]]:
+    """Landed ``transactions`` rows -> SOURCE_LINE_SCHEMA (deleted rows kept, flagged), plus
+    the records that could not be read (skipped, named with the field to blame)."""
     raw = frames.get("transactions")
     if raw is None or raw.is_empty():
-        return empty_lines()
+        return empty_lines(), []
     rows = []
-    for row in raw.select("company_id", "payload", "deleted", "extracted_at").iter_rows():
-        company_id, payload, deleted, extracted_at = row
-        line = transaction_line(payloads.loads(payload))
+    rejected: list[Reject] = []
+    columns = ("company_id", "tenant_id", "source_id", "payload", "deleted", "extracted_at")
+    for company_id, tenant_id, source_id, payload, deleted, extracted_at in raw.select(
+        columns
+    ).iter_rows():
+        where = f"openbanking transaction {source_id} of account {tenant_id}"
+        try:
+            tx = payloads.loads(payload)
+            if not isinstance(tx, dict):
+                raise OpenBankingParseError(f"{where}: the payload is not a JSON object")
+            line = transaction_line(tx, where)
+        except READ_ERRORS as exc:
+            rejected.append(reject(exc, where, tenant_id, source_id))
+            continue
         line.update(
             company_id=company_id,
             source=SOURCE,
@@ -257,7 +303,21 @@ def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
             extracted_at=extracted_at,
         )
         rows.append(line)
-    return conform(pl.DataFrame(rows, schema=SOURCE_LINE_SCHEMA), SOURCE_LINE_SCHEMA, SOURCE)
+    if not rows:
+        return empty_lines(), rejected
+    frame = pl.DataFrame(rows, schema=SOURCE_LINE_SCHEMA)
+    return conform(frame, SOURCE_LINE_SCHEMA, SOURCE), rejected
+
+
+def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Landed ``transactions`` rows -> SOURCE_LINE_SCHEMA; unreadable records are skipped
+    (:func:`rejected_lines` reports them)."""
+    return parse_lines(frames)[0]
+
+
+def rejected_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The landed ``transactions`` records :func:`to_bank_lines` skips (REJECT_SCHEMA)."""
+    return rejects_frame(parse_lines(frames)[1])
 
 
 def to_bank_accounts(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:

@@ -49,7 +49,12 @@ def bank_ledger(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         ledger = build_bank_ledger(wh, company_id)
         write_bank_ledger(wh, company_id, ledger)
     stats = ledger.stats
-    context.log.info(f"bank ledger of {company_id}: {stats.as_dict()}")
+    context.log.info(f"bank ledger of {company_id}: {ledger.summary()}")
+    if ledger.quarantined:
+        context.log.warning(
+            f"bank ledger of {company_id}: {ledger.quarantined} landed transaction(s) could not "
+            "be read and were quarantined (ops.quarantine)"
+        )
     accounts_view = ledger.accounts.select(
         "bank_account_id",
         "source",
@@ -73,6 +78,8 @@ def bank_ledger(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         metadata={
             "dagster/row_count": ledger.lines.height,
             "pending": stats.pending,
+            # Landed transactions skipped as unreadable, now in ops.quarantine.
+            "quarantined": ledger.quarantined,
             "source_lines": stats.source_lines,
             "removed_dropped": stats.deleted,
             "pending_replaced": stats.pending_replaced,
