@@ -72,13 +72,16 @@ class BankProvider:
     sync: Callable[[BankContext, list[str]], SyncReport]
     # raw frames (entity -> that company's rows of each landing table) -> canonical frames
     # of finpipe.ledger.bank_sources SOURCE_LINE_SCHEMA / SOURCE_ACCOUNT_SCHEMA.
-    # Unreadable records are skipped, never raised: ``rejected_lines`` reports exactly the
-    # landed transaction records ``to_bank_lines`` skipped, as rows of
-    # finpipe.ledger.bank_sources REJECT_SCHEMA (tenant_id, source_id, field, reason), both
-    # computed from one parse of the provider's; the bank ledger build quarantines them.
-    to_bank_lines: Callable[[dict[str, pl.DataFrame]], pl.DataFrame]
+    # Unreadable records are skipped, never raised: ``read_lines`` returns the lines and,
+    # from the same parse, the landed transaction records it skipped as rows of
+    # finpipe.ledger.bank_sources REJECT_SCHEMA (tenant_id, source_id, field, reason); the
+    # bank ledger build quarantines them.
+    read_lines: Callable[[dict[str, pl.DataFrame]], tuple[pl.DataFrame, pl.DataFrame]]
     to_bank_accounts: Callable[[dict[str, pl.DataFrame]], pl.DataFrame]
-    rejected_lines: Callable[[dict[str, pl.DataFrame]], pl.DataFrame]
+
+    def to_bank_lines(self, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        """The canonical lines of ``frames`` (unreadable records skipped)."""
+        return self.read_lines(frames)[0]
 
     def api_base(self, settings: Settings) -> str:
         """The sandbox when ``FINPIPE_SANDBOX_URL`` is set, else ``FINPIPE_<PROVIDER>_API_BASE``,

@@ -49,7 +49,9 @@ class RetryPolicy:
         return self.rng.uniform(0, min(self.max_delay, self.base_delay * (2**attempt)))
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def retry_after(response: requests.Response) -> float | None:
+    """The answer's ``Retry-After`` in seconds (never negative), or None when absent or not
+    a number of seconds."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -125,7 +127,7 @@ class ProviderHTTP:
                 continue
             if status == 429:
                 self.counters.rate_limited += 1
-                wait = _retry_after(response)
+                wait = retry_after(response)
                 wait = self.policy.backoff(attempt) if wait is None else wait
                 self.limiter.pause(wait)
                 attempt = self._next_attempt(attempt, url, "429 Too Many Requests", wait=0.0)

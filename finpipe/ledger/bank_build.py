@@ -21,7 +21,7 @@ from finpipe.ledger.bank_lines import (
     canonical_account_ids,
     merge_bank_lines,
 )
-from finpipe.ledger.bank_sources import REJECT_SCHEMA, conform, no_rejects
+from finpipe.ledger.bank_sources import REJECT_SCHEMA, conform, validated
 from finpipe.warehouse import Table, Warehouse
 from finpipe.warehouse.tables.ledger import BANK_ACCOUNTS, BANK_LINES
 from finpipe.warehouse.tables.ops import QUARANTINE
@@ -39,14 +39,13 @@ REJECTED_SCHEMA = pl.Schema({"source": pl.String(), **REJECT_SCHEMA, "payload": 
 
 @dataclass(frozen=True)
 class BankSource:
-    """A source of bank lines: its landing tables, how they become canonical frames, and
-    which landed transactions ``to_bank_lines`` skipped as unreadable (REJECT_SCHEMA)."""
+    """A source of bank lines: its landing tables, and how they become canonical frames
+    (``read_lines``: the lines and the landed transactions skipped as unreadable)."""
 
     name: str
     tables: dict[str, Table]
-    to_bank_lines: Converter
+    read_lines: Callable[[dict[str, pl.DataFrame]], tuple[pl.DataFrame, pl.DataFrame]]
     to_bank_accounts: Converter
-    rejected_lines: Converter
 
 
 def bank_sources() -> list[BankSource]:
@@ -55,18 +54,17 @@ def bank_sources() -> list[BankSource]:
     from finpipe.connectors.banks import bank_providers
 
     sources = [
-        BankSource(p.name, p.tables, p.to_bank_lines, p.to_bank_accounts, p.rejected_lines)
+        BankSource(p.name, p.tables, p.read_lines, p.to_bank_accounts)
         for p in bank_providers().values()
     ]
     sources.append(
         BankSource(
             "statement",
             statements.STATEMENT_SOURCE_TABLES,
-            statements.to_bank_lines,
-            statements.to_bank_accounts,
             # Statement lines are validated when the file is imported (a bad file is
             # quarantined by the drop folder): nothing is rejected here.
-            no_rejects,
+            validated(statements.to_bank_lines),
+            statements.to_bank_accounts,
         )
     )
     return sources
@@ -95,9 +93,11 @@ class BankLedger:
         return balance_continuity(self.lines, accounts=self.accounts)
 
 
-def _rejected(source: BankSource, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+def _rejected(
+    source: BankSource, frames: dict[str, pl.DataFrame], rejects: pl.DataFrame
+) -> pl.DataFrame:
     """``source``'s rejects of ``frames`` with the source name and the landed payload."""
-    rejects = conform(source.rejected_lines(frames), REJECT_SCHEMA, f"{source.name} rejects")
+    rejects = conform(rejects, REJECT_SCHEMA, f"{source.name} rejects")
     if rejects.is_empty():
         return pl.DataFrame(schema=REJECTED_SCHEMA)
     landed = frames.get(REJECTED_ENTITY)
@@ -123,9 +123,10 @@ def build_bank_ledger(
             entity: warehouse.read(table, company_id=company_id)
             for entity, table in source.tables.items()
         }
-        lines.append(source.to_bank_lines(frames))
+        source_lines, rejects = source.read_lines(frames)
+        lines.append(source_lines)
         accounts.append(source.to_bank_accounts(frames))
-        rejected.append(_rejected(source, frames))
+        rejected.append(_rejected(source, frames, rejects))
     merged, merged_accounts, stats = merge_bank_lines(lines, accounts)
     by_source = dict(merged.group_by("source").len().iter_rows())
     return BankLedger(merged, merged_accounts, stats, by_source, pl.concat(rejected))

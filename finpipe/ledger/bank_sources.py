@@ -17,14 +17,14 @@ Conventions every source follows:
   account identification (IBAN or account number), and the merge maps it onto an API
   account with the same IBAN / number when there is one.
 
-Bad records do not stop a source: each source's ``rejected_lines`` function reports the
-landed transaction records its ``to_bank_lines`` skipped, as rows of :data:`REJECT_SCHEMA`
+Bad records do not stop a source: each source's ``read_lines`` returns, with its lines, the
+landed transaction records it skipped, as rows of :data:`REJECT_SCHEMA`
 (one shared parse computes both, so they agree); the build puts them in ``ops.quarantine``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import polars as pl
@@ -72,7 +72,7 @@ SOURCE_ACCOUNT_SCHEMA = pl.Schema(
 
 
 # The landed transaction records a source could not turn into canonical lines, one row per
-# record (what a source's ``rejected_lines`` returns):
+# record (the second frame a source's ``read_lines`` returns):
 #   tenant_id  the record's ``tenant_id`` in its landing table (the bank account at the source)
 #   source_id  the record's ``source_id`` in its landing table
 #   field      the payload field to blame (dotted path, e.g. ``Amount.Amount``), or null when
@@ -155,7 +155,10 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
-def no_rejects(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """``rejected_lines`` of a source whose records were all validated before they landed
-    (statement files are checked at import; a bad file is quarantined there)."""
-    return empty_rejects()
+def validated(
+    to_lines: Callable[[dict[str, pl.DataFrame]], pl.DataFrame],
+) -> Callable[[dict[str, pl.DataFrame]], tuple[pl.DataFrame, pl.DataFrame]]:
+    """``read_lines`` of a source whose records were all validated before they landed
+    (statement files are checked at import; a bad file is quarantined there): its lines,
+    and no rejects."""
+    return lambda frames: (to_lines(frames), empty_rejects())

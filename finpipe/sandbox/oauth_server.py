@@ -21,6 +21,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 
+def basic_auth_matches(header: str, client_id: str, client_secret: str) -> bool:
+    """Whether an ``Authorization: Basic`` header carries exactly these client credentials
+    (compared in constant time)."""
+    if not header.startswith("Basic "):
+        return False
+    try:
+        decoded = base64.b64decode(header[6:]).decode()
+    except ValueError:
+        return False
+    return secrets.compare_digest(decoded, f"{client_id}:{client_secret}")
+
+
 @dataclass(frozen=True)
 class OAuthServerConfig:
     provider: str
@@ -158,14 +170,7 @@ class OAuthServer:
                     self._access[token] = (owner, self.clock() - 1)
 
     def _client_ok(self, header: str) -> bool:
-        if not header.startswith("Basic "):
-            return False
-        try:
-            decoded = base64.b64decode(header[6:]).decode()
-        except ValueError:
-            return False
-        expected = f"{self.config.client_id}:{self.config.client_secret}"
-        return secrets.compare_digest(decoded, expected)
+        return basic_auth_matches(header, self.config.client_id, self.config.client_secret)
 
     def _refresh_usable(self, state: _Refresh, now: float) -> bool:
         if state.subject in self.revoked_subjects:

@@ -152,13 +152,12 @@ def test_rejects_follow_the_contract_and_statements_reject_nothing(landed: Wareh
             entity: landed.read(table, company_id=COMPANY)
             for entity, table in source.tables.items()
         }
-        rejects = source.rejected_lines(frames)
+        lines, rejects = source.read_lines(frames)
         assert rejects.schema == REJECT_SCHEMA
-        lines = source.to_bank_lines(frames)
         if source.name == "statement":
             assert rejects.is_empty()
             continue
-        # What to_bank_lines skipped is exactly what rejected_lines reports.
+        # What the parse skipped is exactly what it reports.
         tenant, rows = LANDED[source.name]
         assert lines["source_id"].to_list() == [rows[0][0]]
         assert rejects.select("tenant_id", "source_id").rows() == [(tenant, rows[1][0])]

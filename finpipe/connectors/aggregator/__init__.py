@@ -12,6 +12,7 @@ from finpipe.connectors.aggregator.client import (
 from finpipe.connectors.aggregator.parse import (
     AggregatorRecordError,
     parse_lines,
+    read_lines,
     rejected_lines,
     to_bank_accounts,
     to_bank_lines,
@@ -34,9 +35,8 @@ PROVIDER = BankProvider(
     real_api_base=REAL_API_BASE,
     connect=connect,
     sync=sync,
-    to_bank_lines=to_bank_lines,
+    read_lines=read_lines,
     to_bank_accounts=to_bank_accounts,
-    rejected_lines=rejected_lines,
 )
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "connect",
     "connect_public_token",
     "parse_lines",
+    "read_lines",
     "rejected_lines",
     "stored_item",
     "sync",

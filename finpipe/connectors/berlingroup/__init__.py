@@ -25,6 +25,7 @@ from finpipe.connectors.berlingroup.parse import (
     Rejected,
     parse_line,
     parse_lines,
+    read_lines,
     rejected_lines,
     to_bank_accounts,
     to_bank_lines,
@@ -42,9 +43,8 @@ PROVIDER = BankProvider(
     real_api_base=REAL_API_BASE,
     connect=connect_berlingroup,
     sync=sync_berlingroup,
-    to_bank_lines=to_bank_lines,
+    read_lines=read_lines,
     to_bank_accounts=to_bank_accounts,
-    rejected_lines=rejected_lines,
 )
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "oauth_app",
     "parse_line",
     "parse_lines",
+    "read_lines",
     "rejected_lines",
     "sync_berlingroup",
     "to_bank_accounts",

@@ -36,7 +36,7 @@ import requests
 from finpipe.connectors import payloads
 from finpipe.connectors.banks import BankCredentials
 from finpipe.connectors.errors import ConnectorError, NeedsReauth, ProviderError
-from finpipe.connectors.http import CallCounters, ProviderHTTP, RetryPolicy
+from finpipe.connectors.http import CallCounters, ProviderHTTP, RetryPolicy, retry_after
 from finpipe.connectors.oauth import OAuthApp, TokenManager
 from finpipe.connectors.ratelimit import RateLimiter, Window
 from finpipe.logsafe import redact
@@ -123,8 +123,7 @@ class _ConsentSession(requests.Session):
                 f"{consent} is no longer usable ({error_text(response)}); the PSU must {reconnect}"
             )
         if status == 429 and "ACCESS_EXCEEDED" in codes:
-            retry_after = response.headers.get("Retry-After")
-            wait = _seconds(retry_after)
+            wait = retry_after(response)
             if wait is not None and wait <= MAX_THROTTLE_WAIT:
                 return response  # a throttle: ProviderHTTP waits Retry-After and retries
             now = self.clock()
@@ -137,15 +136,6 @@ class _ConsentSession(requests.Session):
                 resume,
             )
         return response
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def resolve(api_base: str, href: str) -> str:

@@ -323,19 +323,23 @@ def _parsed(frames: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, list[Rejecte
     return parse_lines(transactions)
 
 
-def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """``raw.berlingroup_transactions`` rows -> SOURCE_LINE_SCHEMA (deleted rows kept with
-    ``deleted = true``; the merge drops them). Unreadable records are logged and skipped
-    (:func:`rejected_lines` reports them)."""
+def read_lines(frames: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Canonical source lines of the landed ``transactions`` rows, and the records skipped
+    as unreadable (REJECT_SCHEMA, for ``ops.quarantine``): one parse for both."""
     lines, rejected = _parsed(frames)
     for item in rejected:
         log.warning("skipped a berlingroup transaction: %s", item.reason)
-    return lines
+    return lines, rejects_frame(rejected)
+
+
+def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The lines of :func:`read_lines` (unreadable records skipped)."""
+    return read_lines(frames)[0]
 
 
 def rejected_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """The landed ``transactions`` records :func:`to_bank_lines` skips (REJECT_SCHEMA)."""
-    return rejects_frame(_parsed(frames)[1])
+    """The records :func:`read_lines` skipped (REJECT_SCHEMA)."""
+    return read_lines(frames)[1]
 
 
 def _balance(balances: list[Mapping[str, Any]], currency: str) -> tuple[int | None, Any]:

@@ -26,6 +26,7 @@ from finpipe.connectors.openbanking.parse import (
     parse_consent,
     parse_lines,
     parse_transactions,
+    read_lines,
     rejected_lines,
     to_bank_accounts,
     to_bank_lines,
@@ -50,9 +51,8 @@ PROVIDER = BankProvider(
     real_api_base=REAL_API_BASE,
     connect=connect_openbanking,
     sync=_sync,
-    to_bank_lines=to_bank_lines,
+    read_lines=read_lines,
     to_bank_accounts=to_bank_accounts,
-    rejected_lines=rejected_lines,
 )
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "parse_consent",
     "parse_lines",
     "parse_transactions",
+    "read_lines",
     "rejected_lines",
     "sync_openbanking",
     "to_bank_accounts",

@@ -28,7 +28,7 @@ import requests
 
 from finpipe.connectors import payloads
 from finpipe.connectors.errors import ConnectorError, NeedsReauth, ProviderError
-from finpipe.connectors.http import ProviderHTTP, RetryPolicy
+from finpipe.connectors.http import ProviderHTTP, RetryPolicy, retry_after
 from finpipe.connectors.oauth import OAuthApp, TokenManager
 from finpipe.connectors.openbanking.codes import API_PREFIX, AUTHORIZE_PATH, TOKEN_PATH
 from finpipe.connectors.openbanking.jws import LIFETIME as REQUEST_OBJECT_LIFETIME
@@ -147,10 +147,7 @@ class _Session(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
         response = super().request(method, url, *args, **kwargs)
         if response.status_code == 429:
-            try:
-                wait = float(response.headers.get("Retry-After", ""))
-            except ValueError:
-                wait = 0.0
+            wait = retry_after(response) or 0.0
             if wait > LONG_WAIT:
                 raise PullLimitReached(str(url), wait, dt.datetime.now(UTC))
         return response

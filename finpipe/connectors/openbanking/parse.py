@@ -309,15 +309,21 @@ def parse_lines(frames: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, list[Rej
     return conform(frame, SOURCE_LINE_SCHEMA, SOURCE), rejected
 
 
+def read_lines(frames: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Canonical source lines of the landed ``transactions`` rows, and the records skipped
+    as unreadable (REJECT_SCHEMA, for ``ops.quarantine``): one parse for both."""
+    lines, rejected = parse_lines(frames)
+    return lines, rejects_frame(rejected)
+
+
 def to_bank_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Landed ``transactions`` rows -> SOURCE_LINE_SCHEMA; unreadable records are skipped
-    (:func:`rejected_lines` reports them)."""
-    return parse_lines(frames)[0]
+    """The lines of :func:`read_lines` (unreadable records skipped)."""
+    return read_lines(frames)[0]
 
 
 def rejected_lines(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """The landed ``transactions`` records :func:`to_bank_lines` skips (REJECT_SCHEMA)."""
-    return rejects_frame(parse_lines(frames)[1])
+    """The records :func:`read_lines` skipped (REJECT_SCHEMA)."""
+    return read_lines(frames)[1]
 
 
 def to_bank_accounts(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:

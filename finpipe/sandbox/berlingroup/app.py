@@ -40,10 +40,8 @@ Tests drive it through :class:`BerlinGroupSandbox` (``view`` is the
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
-import secrets
 import threading
 import time
 import uuid
@@ -66,7 +64,12 @@ from finpipe.sandbox.berlingroup.render import (
     render_balances,
     render_transaction,
 )
-from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig, _Refresh
+from finpipe.sandbox.oauth_server import (
+    OAuthServer,
+    OAuthServerConfig,
+    _Refresh,
+    basic_auth_matches,
+)
 from finpipe.sandbox.provider import Limit, ProviderSandbox
 from finpipe.sandbox.world import World
 
@@ -383,15 +386,11 @@ class BerlinGroupSandbox(ProviderSandbox):
 
     def _tpp_ok(self, request: Request) -> bool:
         """The TPP's identity on the consent endpoints (HTTP Basic stands in for the QWAC)."""
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            decoded = base64.b64decode(header[6:]).decode()
-        except ValueError:
-            return False
-        expected = f"{self.credentials.client_id}:{self.credentials.client_secret}"
-        return secrets.compare_digest(decoded, expected)
+        return basic_auth_matches(
+            request.headers.get("authorization", ""),
+            self.credentials.client_id,
+            self.credentials.client_secret,
+        )
 
     @staticmethod
     def _echo(response: Response, request_id: str | None) -> Response:
