@@ -17,6 +17,7 @@ from finpipe.reconcile import (
     ReconConfig,
     reconcile,
 )
+from finpipe.sandbox.world.recon_view import world_bank_lines, world_movements
 
 CO = "cmp_a"
 ACCT = "acct-1"
@@ -312,104 +313,6 @@ def test_missing_column_is_named():
 
 
 # --- a generated world against its ground truth ---------------------------------------------
-
-CASH_TYPES = (
-    "customer_payment",
-    "bill_payment",
-    "expense",
-    "deposit",
-    "transfer",
-    "sales_receipt",
-    "refund",
-)
-INFLOW_TYPES = ("customer_payment", "sales_receipt", "deposit")
-
-
-def world_bank_lines(world) -> pl.DataFrame:
-    """``ledger.bank_lines``-shaped frame from the world's bank lines."""
-    bl = world.table("bank_lines").collect()
-    return bl.select(
-        "company_id",
-        pl.concat_str([pl.lit("w"), "bank_account_id", "line_id"], separator=":").alias("line_id"),
-        "bank_account_id",
-        pl.col("line_id").alias("source_id"),
-        "booked_date",
-        "value_date",
-        "amount",
-        "currency",
-        "status",
-        "description",
-        "counterparty_name",
-        "counterparty_account",
-        "reference",
-    )
-
-
-def world_movements(world) -> pl.DataFrame:
-    """Ledger cash movements from the world's cash documents (book-of-record copies, live):
-    one per document and bank account (a transfer moves through two), in the bank account's
-    currency (a foreign document at its home-currency amount, as the books convert it)."""
-    docs = world.table("documents").collect()
-    contacts = (
-        world.table("contacts")
-        .collect()
-        .select(
-            "company_id",
-            "provider",
-            "contact_id",
-            pl.col("name").alias("counterparty_name"),
-            pl.col("bank_account_number").alias("counterparty_account"),
-        )
-    )
-    accounts = (
-        world.table("bank_accounts")
-        .collect()
-        .select("bank_account_id", pl.col("currency").alias("account_currency"))
-    )
-    cash = docs.filter(
-        pl.col("doc_type").is_in(CASH_TYPES)
-        & pl.col("status").is_in(["void", "deleted"]).not_()
-        & pl.col("truth_duplicate_of").is_null()
-        & (pl.col("bank_account_id").is_not_null() | pl.col("from_bank_account_id").is_not_null())
-    ).join(contacts, on=["company_id", "provider", "contact_id"], how="left")
-    sign = pl.when(pl.col("doc_type").is_in(INFLOW_TYPES)).then(1).otherwise(-1)
-    legs = pl.concat(
-        [
-            cash.filter(pl.col("bank_account_id").is_not_null()).with_columns(
-                pl.when(pl.col("doc_type") == "transfer").then(1).otherwise(sign).alias("sign"),
-                pl.lit("in").alias("leg"),
-            ),
-            cash.filter(pl.col("doc_type") == "transfer").with_columns(
-                pl.col("from_bank_account_id").alias("bank_account_id"),
-                pl.lit(-1).alias("sign"),
-                pl.lit("out").alias("leg"),
-            ),
-        ]
-    ).join(accounts, on="bank_account_id")
-    amount = (
-        pl.when(pl.col("currency") == pl.col("account_currency"))
-        .then(pl.col("total"))
-        .otherwise(pl.col("home_total"))
-    )
-    return legs.select(
-        "company_id",
-        pl.concat_str(["provider", "document_id", "leg"], separator=":").alias("movement_id"),
-        "document_id",
-        pl.col("number").alias("document_number"),
-        pl.col("doc_type").alias("document_type"),
-        "bank_account_id",
-        pl.col("issue_date").alias("date"),
-        (amount * pl.col("sign")).alias("amount"),
-        pl.col("account_currency").alias("currency"),
-        pl.col("currency").alias("document_currency"),
-        "counterparty_name",
-        "counterparty_account",
-        "reference",
-        # a card-processor payout id is a provider payment id the books know
-        pl.when(pl.col("payment_method") == "card_settlement")
-        .then(pl.col("reference"))
-        .alias("external_id"),
-    )
 
 
 def test_world_precision_against_ground_truth(tmp_path: Path):
