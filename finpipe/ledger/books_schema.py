@@ -35,6 +35,11 @@ a key everywhere.
     Payments and credits applied to invoices and bills as the books record them
     (QBO ``LinkedTxn``, Xero ``Payments``/``Allocations``): amount in the target's currency.
 
+``BANK_LINK_SCHEMA``  (``ledger.bank_account_links``)
+    Which books account (a bank or card account of the chart) each ``ledger.bank_accounts``
+    account is, per provider: ``method`` says how it was decided (``account_number``,
+    ``only_candidate``, ``name``, ``override``).
+
 ``TRIAL_BALANCE_SCHEMA``
     A provider's own trial balance (QBO ``reports/TrialBalance``, Xero
     ``Reports/TrialBalance``) per account at ``as_of``, home currency, debit positive.
@@ -140,6 +145,16 @@ ALLOCATION_SCHEMA = pl.Schema(
         "date": pl.Date,
         "amount": pl.Int64,
         "currency": pl.String,
+    }
+)
+
+BANK_LINK_SCHEMA = pl.Schema(
+    {
+        "company_id": pl.String,
+        "bank_account_id": pl.String,
+        "provider": pl.String,
+        "cash_account_id": pl.String,
+        "method": pl.String,
     }
 )
 
