@@ -50,7 +50,9 @@ def world_bank_lines(world: World) -> pl.DataFrame:
 def world_movements(world: World) -> pl.DataFrame:
     """Ledger cash movements from the world's cash documents (book-of-record copies, live):
     one per document and bank account (a transfer moves through two), in the bank account's
-    currency (a foreign document at its home-currency amount, as the books convert it)."""
+    currency (a foreign document at its home-currency amount, as the books convert it).
+    A journal that posts to a bank account (payroll: the net pay leaves the bank in several
+    lines) moves what its journal lines on that account say."""
     docs = world.table("documents").collect()
     contacts = (
         world.table("contacts")
@@ -88,10 +90,13 @@ def world_movements(world: World) -> pl.DataFrame:
             ),
         ]
     ).join(accounts, on="bank_account_id")
-    amount = (
+    legs = pl.concat([legs, _journal_legs(world, docs, contacts, accounts)], how="diagonal")
+    amount = pl.coalesce(
+        "journal_amount",
         pl.when(pl.col("currency") == pl.col("account_currency"))
         .then(pl.col("total"))
         .otherwise(pl.col("home_total"))
+        * pl.col("sign"),
     )
     return legs.select(
         "company_id",
@@ -101,7 +106,7 @@ def world_movements(world: World) -> pl.DataFrame:
         pl.col("doc_type").alias("document_type"),
         "bank_account_id",
         pl.col("issue_date").alias("date"),
-        (amount * pl.col("sign")).alias("amount"),
+        amount.alias("amount"),
         pl.col("account_currency").alias("currency"),
         pl.col("currency").alias("document_currency"),
         "counterparty_name",
@@ -111,4 +116,46 @@ def world_movements(world: World) -> pl.DataFrame:
         pl.when(pl.col("payment_method") == "card_settlement")
         .then(pl.col("reference"))
         .alias("external_id"),
+    )
+
+
+def _journal_legs(
+    world: World, docs: pl.DataFrame, contacts: pl.DataFrame, accounts: pl.DataFrame
+) -> pl.DataFrame:
+    """Live journals posting to a bank account, with the signed amount their lines put
+    through that account (``journal_amount``, the account's currency)."""
+    journals = docs.filter(
+        (pl.col("doc_type") == "journal")
+        & pl.col("status").is_in(["void", "deleted"]).not_()
+        & pl.col("truth_duplicate_of").is_null()
+        & pl.col("bank_account_id").is_not_null()
+    ).join(contacts, on=["company_id", "provider", "contact_id"], how="left")
+    ledger_account = (
+        world.table("accounts")
+        .collect()
+        .filter(pl.col("bank_account_id").is_not_null())
+        .select("company_id", "provider", "bank_account_id", pl.col("account_id").alias("acc"))
+    )
+    lines = world.table("journal_lines").collect()
+    posted = (
+        journals.select("company_id", "provider", "document_id", "bank_account_id")
+        .join(ledger_account, on=["company_id", "provider", "bank_account_id"])
+        .join(accounts, on="bank_account_id")
+        .join(
+            lines.rename({"account_id": "acc", "currency": "line_currency"}),
+            on=["company_id", "provider", "document_id", "acc"],
+        )
+        .group_by("company_id", "provider", "document_id")
+        .agg(
+            pl.when(pl.col("line_currency") == pl.col("account_currency"))
+            .then(pl.col("foreign_amount"))
+            .otherwise(pl.col("amount"))
+            .sum()
+            .alias("journal_amount")
+        )
+    )
+    return (
+        journals.join(posted, on=["company_id", "provider", "document_id"])
+        .join(accounts, on="bank_account_id")
+        .with_columns(pl.lit(-1).alias("sign"), pl.lit("in").alias("leg"))
     )
