@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 from finpipe.connectors import payloads
 from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
 from finpipe.sandbox.provider import Limit, ProviderSandbox
-from finpipe.sandbox.quickbooks import errors
+from finpipe.sandbox.quickbooks import errors, reports
 from finpipe.sandbox.quickbooks.errors import QboFault
 from finpipe.sandbox.quickbooks.query import parse_instant, parse_query
 from finpipe.sandbox.quickbooks.render import collect_realm, realms, render_realm, zone_for
@@ -211,6 +211,11 @@ class QuickBooksSandbox(ProviderSandbox):
             Route(
                 "/v3/company/{realm}/preferences", self._route_preferences, methods=["GET", "POST"]
             ),
+            Route(
+                "/v3/company/{realm}/reports/TrialBalance",
+                self._route_trial_balance,
+                methods=["GET"],
+            ),
             Route("/v3/company/{realm}/{entity}/{record_id}", self._route_read, methods=["GET"]),
             Route("/v3/company/{realm}/{entity}", self._route_write, methods=["POST"]),
             Route("/v3/{rest:path}", self._route_unsupported, methods=["GET", "POST"]),
@@ -283,15 +288,33 @@ class QuickBooksSandbox(ProviderSandbox):
 
         return await self._api(request, handle)
 
+    async def _route_trial_balance(self, request: Request) -> Response:
+        def handle(store: RealmStore) -> str:
+            body = reports.trial_balance(
+                self.world,
+                self.companies[store.realm_id],
+                now=self.sandbox_clock.now(),
+                tz=store.tz,
+                params=request.query_params,
+            )
+            return payloads.dumps(body)
+
+        return await self._api(request, handle)
+
     async def _route_write(self, request: Request) -> Response:
         def handle(store: RealmStore) -> str:
             entity = self._entity(request.path_params["entity"], request.url.path)
+            # A retry with an already answered ``requestid`` gets that answer, unchanged.
+            request_id = request.query_params.get("requestid")
+            replay = store.replayed(request_id)
+            if replay is not None:
+                return replay
             body = self._json_body(request, entity)
             operation = (request.query_params.get("operation") or "").lower()
             if request.query_params.get("include", "").lower() == "void":
                 operation = "void"
             stored = self.write(store, entity, body, operation)
-            return _envelope(entity, stored.text, store.time_text())
+            return store.remember(request_id, _envelope(entity, stored.text, store.time_text()))
 
         return await self._api(request, handle, body=True)
 

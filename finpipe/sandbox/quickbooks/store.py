@@ -195,6 +195,8 @@ class RealmStore:
         self.tables: dict[str, EntityTable] = {e: EntityTable(e) for e in ENTITIES}
         self.mutations: list[PagingMutation] = []
         self._next_id = 1
+        # requestid -> the answer given to the write that carried it (QBO replays it)
+        self.request_answers: dict[str, str] = {}
 
     # ----------------------------------------------------------------- loading
 
@@ -436,6 +438,23 @@ class RealmStore:
         payload = void_payload(entity, copy.deepcopy(current.payload))
         payload["SyncToken"] = str(int(current.payload.get("SyncToken", "0")) + 1)
         return self._save(entity, payload, created=False)
+
+    def replayed(self, request_id: str | None) -> str | None:
+        """The answer already given to a write that carried ``request_id``, if any.
+
+        QBO's idempotent retries: a write repeated with the same ``requestid`` query
+        parameter (unique per company, at most 50 characters) gets the first answer again
+        and changes nothing. Only successful writes are remembered: a refused one changed
+        nothing, so its retry is simply tried again."""
+        if not request_id:
+            return None
+        return self.request_answers.get(request_id)
+
+    def remember(self, request_id: str | None, answer: str) -> str:
+        """Keep ``answer`` for retries carrying ``request_id``; returns ``answer``."""
+        if request_id:
+            self.request_answers[request_id] = answer
+        return answer
 
     def records(self, entity: str) -> list[dict[str, Any]]:
         """Live payloads of ``entity`` (copies), for tests."""
