@@ -44,7 +44,7 @@ from finpipe.connectors.xero.parse import parse_date
 from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
 from finpipe.sandbox.provider import Limit, ProviderSandbox
 from finpipe.sandbox.world import World
-from finpipe.sandbox.xero import errors
+from finpipe.sandbox.xero import errors, reports
 from finpipe.sandbox.xero.render import render_tenant
 from finpipe.sandbox.xero.store import SandboxClock, TenantStore, WriteRejected, ms_date
 from finpipe.sandbox.xero.writes import BUILDERS, apply_write, post_journals, stamp
@@ -141,6 +141,8 @@ class XeroSandbox(ProviderSandbox):
             Route("/identity/connect/authorize", self.oauth.authorize, methods=["GET"]),
             Route("/identity/connect/token", self.oauth.token, methods=["POST"]),
             Route("/connections", self._connections, methods=["GET"]),
+            # Before the generic routes: {endpoint}/{id} would swallow it.
+            Route(f"{ACCOUNTING}/Reports/TrialBalance", self._trial_balance, methods=["GET"]),
             Route(f"{ACCOUNTING}/{{endpoint}}", self._collection, methods=["GET", "PUT", "POST"]),
             Route(
                 f"{ACCOUNTING}/{{endpoint}}/{{source_id}}", self._single, methods=["GET", "POST"]
@@ -264,6 +266,24 @@ class XeroSandbox(ProviderSandbox):
                 }
             )
         return errors.json_response(out)
+
+    async def _trial_balance(self, request: Request) -> Response:
+        """``GET Reports/TrialBalance?date=YYYY-MM-DD&paymentsOnly=false`` (see
+        :mod:`finpipe.sandbox.xero.reports`)."""
+
+        def answer(tenant_id: str) -> Response:
+            query = request.query_params
+            now = self.clock_utc.now()
+            if query.get("paymentsOnly", "false").lower() == "true":
+                return errors.validation_error(["The sandbox only reports on an accrual basis"])
+            try:
+                as_of = reports.parse_report_date(query.get("date"), now.date())
+            except reports.ReportRequestError as exc:
+                return errors.validation_error([str(exc)])
+            report = reports.trial_balance_report(self.world, self.companies[tenant_id], as_of, now)
+            return errors.json_response(self._envelope("Reports", [report]))
+
+        return await self._guarded(request, answer)
 
     async def _collection(self, request: Request) -> Response:
         endpoint = request.path_params["endpoint"]

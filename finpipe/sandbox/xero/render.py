@@ -59,7 +59,10 @@ from finpipe.sandbox.xero.store import (
 
 UTC = dt.UTC
 CENT = Decimal("0.01")
-RATE_PLACES = Decimal("0.000001")
+# Xero documents CurrencyRate input to 6 places, but the base amounts it books come from
+# the full rate; written to 10 places the inverse of the world's 8-decimal rate converts
+# every amount to the same cent (6 places moved large amounts by up to 14 cents).
+RATE_PLACES = Decimal("0.0000000001")
 NAMESPACE = uuid.UUID("6f1d4d2e-5c1b-4a57-9a57-3f2b1e0c9d11")
 
 INVOICE_STATUS = {
@@ -575,7 +578,14 @@ class _Renderer:
             if not allocations and doc["status"] == "deleted":
                 payments.append(self._unapplied_payment(doc, account, receivable))
             elif remainder > 0:
-                overpayments.append(self._overpayment(doc, account, receivable, remainder))
+                # The Payments above already carry the world id when there is one; the
+                # remainder is its own Overpayment record with its own id, as in Xero.
+                overpayment_id = (
+                    derived_id(doc["document_id"], "overpayment") if allocations else None
+                )
+                overpayments.append(
+                    self._overpayment(doc, account, receivable, remainder, overpayment_id)
+                )
         return payments, overpayments
 
     def bank_amount(self, doc: dict[str, Any], account: dict[str, Any] | None, amount: Decimal):
@@ -605,15 +615,18 @@ class _Renderer:
             "HasValidationErrors": False,
         }
 
-    def _overpayment(self, doc, account, receivable, remainder: Decimal) -> dict[str, Any]:
+    def _overpayment(
+        self, doc, account, receivable, remainder: Decimal, overpayment_id: str | None = None
+    ) -> dict[str, Any]:
         voided = doc["status"] in ("void", "deleted")
         total = money(doc["total"]) if voided else remainder
         line_account = (
             self.control_account("DEBTORS") if receivable else self.control_account("CREDITORS")
         )
+        record_id = overpayment_id or doc["document_id"]
         return {
-            "OverpaymentID": doc["document_id"],
-            "ID": doc["document_id"],
+            "OverpaymentID": record_id,
+            "ID": record_id,
             "Type": "RECEIVE-OVERPAYMENT" if receivable else "SPEND-OVERPAYMENT",
             "Reference": doc.get("reference") or doc.get("number") or "",
             "RemainingCredit": Decimal("0.00") if voided else remainder,
