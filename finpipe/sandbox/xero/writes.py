@@ -75,6 +75,12 @@ def _contact(store: TenantStore, given: Any) -> dict[str, Any]:
     for contact in contacts.values():
         if name and contact["Name"] == name and contact.get("ContactStatus") == "ACTIVE":
             return contact
+    if isinstance(name, str) and name.strip():
+        # As Xero does: a document naming a contact that does not exist creates it.
+        created = build_contact(store, {"Name": name}, None)
+        stamp(store, "Contacts", created)
+        store.put("Contacts", created)
+        return created
     raise WriteRejected(400, ["A Contact must be specified for this type of transaction"])
 
 
