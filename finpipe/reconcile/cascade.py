@@ -1,4 +1,4 @@
-"""The reconciliation cascade, passes 1-4: bank lines <-> ledger cash movements, 1:1.
+"""The reconciliation cascade: bank lines <-> ledger cash movements.
 
 Each pass builds *candidate pairs* with one vectorised join, scores them (lower is better)
 and hands them to :func:`_resolve`, which keeps only pairs that are the unique best of both
@@ -12,17 +12,30 @@ their bank line and their movement; a pass only sees what earlier passes left.
    ranked by date distance, then counterparty similarity; an exact tie is left alone.
 4. ``tolerance``: amount within a fee (settlement netted of processor fees) or FX tolerance,
    same window; the difference is recorded.
+5. ``counterparty``: the same counterparty account number (IBAN), else a similar name
+   (:mod:`finpipe.reconcile.counterparty`), amounts equal or within pass 4's tolerance, in
+   a wider date window; a name tie between two different parties is no match.
+6. ``subset_sum``: one bank line = several movements (``1:n``, a batched deposit) or
+   several bank lines = one movement (``n:1``, a split payment), by an exact, bounded
+   subset-sum search over small blocks of leftovers (:mod:`finpipe.reconcile.subset`);
+   only a block's unique solution, sharing no item with any other solution, is accepted.
+7. suggestions: whatever stayed ambiguous (ties, tokens naming several items, non-unique
+   tolerance or name candidates, several subsets) becomes a suggestion for a person
+   (:mod:`finpipe.reconcile.suggestions`), never a match.
 
-Plain Polars, no Dagster, no loop per line: the only Python loops run over passes and a
-small fixed number of resolution rounds.
+Plain Polars, no Dagster, no loop per line: the Python loops run over passes, a small fixed
+number of resolution rounds, companies (name similarity) and subset-sum blocks of leftovers.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
+from finpipe.reconcile.counterparty import account_key, counterparty_pairs, name_key
 from finpipe.reconcile.schema import (
     BANK_LINE_SCHEMA,
     MATCH_SCHEMA,
@@ -30,7 +43,16 @@ from finpipe.reconcile.schema import (
     OPTIONAL_BANK_LINE_COLUMNS,
     OPTIONAL_MOVEMENT_COLUMNS,
     RULES,
+    SUGGESTION_SCHEMA,
+    ReconcileError,
     conform,
+)
+from finpipe.reconcile.subset import BLOCK_SCHEMA, search_blocks
+from finpipe.reconcile.suggestions import (
+    PAIR_CANDIDATE_SCHEMA,
+    money,
+    pair_suggestions,
+    subset_suggestions,
 )
 
 # Legal-form and filler words that say nothing about who the counterparty is.
@@ -38,7 +60,8 @@ _NAME_STOPWORDS = [
     "INC", "LTD", "LLC", "LLP", "GMBH", "CO", "CORP", "PLC", "THE", "AG", "SA", "BV", "KG",
     "LIMITED", "COMPANY", "AND", "UG", "SARL", "SRL", "OHG", "EK",
 ]  # fmt: skip
-_TOKEN = r"[A-Z0-9]+(?:[-_][A-Z0-9]+)*"
+# a run of letters and digits joined by - or _ (INV-1042), containing at least one digit
+_DIGIT_TOKEN = r"(?:[A-Za-z0-9]+[-_])*[A-Za-z]*[0-9][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*"
 # Separator-free score scale: one day of date distance outweighs any counterparty score.
 _CP_SCALE = 1000
 _DAY_SCALE = _CP_SCALE + 1
@@ -46,7 +69,7 @@ _DAY_SCALE = _CP_SCALE + 1
 
 @dataclass(frozen=True)
 class ReconConfig:
-    """Windows and tolerances of passes 1-4.
+    """Windows, tolerances and bounds of the passes.
 
     Date windows bound ``bank booked_date - ledger date`` in days (inclusive). Tolerances are
     integer basis points of the ledger amount (plus a fixed part in minor units for fees), so
@@ -74,58 +97,162 @@ class ReconConfig:
     confidence_reference: float = 0.97
     confidence_amount_date: float = 0.9
     confidence_tolerance: float = 0.7
+    # pass 5: counterparty (account number, else name similarity 0..100, token_set_ratio)
+    counterparty_window_min_days: int = -10
+    counterparty_window_max_days: int = 30
+    name_threshold: float = 90.0
+    confidence_counterparty_account: float = 0.88
+    confidence_counterparty_name: float = 0.8
+    # pass 6: subset sum over blocks of leftovers (one anchor, its candidates in the window)
+    subset_window_min_days: int = -2
+    subset_window_max_days: int = 7
+    subset_max_candidates: int = 14  # 2**14 subset sums per block at most
+    subset_time_budget_ms: float = 50.0  # per block
+    subset_max_alternatives: int = 5  # subsets listed in one suggestion at most
+    confidence_subset: float = 0.85
+    # the passes that run (all of RULES by default); pass 7 (suggestions) always runs
+    rules: tuple[str, ...] = RULES
 
 
 @dataclass(frozen=True)
 class ReconResult:
-    """What the cascade decided: matches (``MATCH_SCHEMA``), the booked bank lines and the
-    movements left unmatched (input columns), and the number of matches per rule."""
+    """What the cascade decided.
+
+    ``matches`` (``MATCH_SCHEMA``); the booked bank lines and the movements left unmatched
+    (input columns; a line or movement named only by a suggestion is still unmatched);
+    ``suggestions`` (``SUGGESTION_SCHEMA``); ``counts``: match rows per rule (every rule of
+    ``RULES``, 0 when unused); ``suggestion_counts``: suggestions (distinct
+    ``suggestion_id``) per rule; ``timings``: seconds per step (``prepare``, each rule
+    that ran, ``suggestions``, ``finish``).
+    """
 
     matches: pl.DataFrame
     unmatched_bank_lines: pl.DataFrame
     unmatched_movements: pl.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    suggestions: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=SUGGESTION_SCHEMA)
+    )
+    suggestion_counts: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def reconcile(
     bank_lines: pl.DataFrame, movements: pl.DataFrame, config: ReconConfig | None = None
 ) -> ReconResult:
-    """Run passes 1-4 over ``bank_lines`` (``BANK_LINE_SCHEMA``) and ``movements``
-    (``MOVEMENT_SCHEMA``), all companies at once; every match is 1:1 on both sides.
+    """Run the cascade over ``bank_lines`` (``BANK_LINE_SCHEMA``) and ``movements``
+    (``MOVEMENT_SCHEMA``), all companies at once.
 
-    Raises ``ValueError`` naming missing input columns.
+    Passes 1-5 match 1:1, pass 6 matches groups (``1:n`` / ``n:1``); a line or movement is
+    in at most one match. ``config.rules`` selects the passes that run (all by default);
+    what stays ambiguous among them is returned as suggestions.
+    Raises ``ReconcileError`` (a ``ValueError``) naming missing input columns or an unknown
+    rule.
     """
     config = config or ReconConfig()
+    unknown = [r for r in config.rules if r not in RULES]
+    if unknown:
+        raise ReconcileError(
+            f"reconcile: ReconConfig.rules has unknown rules {unknown}; choose from {RULES}"
+        )
+    clock = _Clock()
     bank_in = conform(bank_lines, BANK_LINE_SCHEMA, OPTIONAL_BANK_LINE_COLUMNS)
     mov_in = conform(movements, MOVEMENT_SCHEMA, OPTIONAL_MOVEMENT_COLUMNS)
     bank = _prepare_bank(bank_in)
     mov = _prepare_movements(mov_in)
+    b_ids, m_ids = _ids(bank_in, mov_in)
+    clock.lap("prepare")
 
     found: list[pl.DataFrame] = []
+    # candidates a pass did not take: suggestion material if both sides stay unmatched
+    left_over: list[pl.DataFrame] = []
     for rule, build in (
         ("exact_id", _exact_id),
         ("reference", _reference),
         ("amount_date", _amount_date),
         ("tolerance", _tolerance),
+        ("counterparty", _counterparty),
     ):
+        if rule not in config.rules:
+            continue
         cands = build(bank, mov, config)
-        won = _resolve(cands, config.max_rounds)
+        # a counterparty-name tie between two parties is for a person, not for the ranking
+        auto = _drop_name_ties(cands) if rule == "counterparty" else cands
+        won = _resolve(auto, config.max_rounds)
+        rest = cands.join(won.select("_b"), on="_b", how="anti").join(
+            won.select("_m"), on="_m", how="anti"
+        )
+        left_over.append(rest.with_columns(pl.lit(rule).alias("rule")))
         if won.height:
-            found.append(won.with_columns(pl.lit(rule).alias("rule")))
+            found.append(_one_to_one(won, rule))
             # later passes only see what this one left
-            bank = bank.join(won.select("_b"), on="_b", how="anti")
-            mov = mov.join(won.select("_m"), on="_m", how="anti")
+            bank = bank.join(won.select("_b"), on="_b", how="anti", maintain_order="left")
+            mov = mov.join(won.select("_m"), on="_m", how="anti", maintain_order="left")
+        clock.lap(rule)
 
-    matches = _match_rows(found, bank_in, mov_in)
+    subset_groups = pl.DataFrame()
+    if "subset_sum" in config.rules:
+        groups, subset_groups = _subset_sum(bank, mov, config, b_ids, m_ids)
+        if groups.height:
+            found.append(groups)
+            bank = bank.join(groups.select("_b"), on="_b", how="anti", maintain_order="left")
+            mov = mov.join(groups.select("_m"), on="_m", how="anti", maintain_order="left")
+        clock.lap("subset_sum")
+
+    if "reference" in config.rules:
+        # tokens naming several items were no evidence for a match; they are for a person
+        ambiguous = _reference(bank, mov, config, ambiguous_only=True)
+        left_over.append(ambiguous.with_columns(pl.lit("reference").alias("rule")))
+    pairs = pl.DataFrame(schema=PAIR_CANDIDATE_SCHEMA)
+    if left_over:
+        pairs = (
+            pl.concat([c.select(PAIR_CANDIDATE_SCHEMA.names()) for c in left_over])
+            .cast(dict(PAIR_CANDIDATE_SCHEMA))
+            .join(bank.select("_b"), on="_b", how="semi")
+            .join(mov.select("_m"), on="_m", how="semi")
+        )
+    suggestions = pl.concat(
+        [pair_suggestions(pairs, b_ids, m_ids), subset_suggestions(subset_groups)]
+    )
+    clock.lap("suggestions")
+
+    matches = _match_rows(found, b_ids, m_ids)
+    taken = (
+        pl.concat([f.select("_b", "_m") for f in found])
+        if found
+        else pl.DataFrame(schema={"_b": pl.UInt32, "_m": pl.UInt32})
+    )
     counts = {rule: 0 for rule in RULES}
     for rule, n in matches.group_by("rule").len().iter_rows():
         counts[rule] = n
-    return ReconResult(
+    suggestion_counts = {rule: 0 for rule in RULES}
+    for rule, n in suggestions.group_by("rule").agg(pl.col("suggestion_id").n_unique()).iter_rows():
+        suggestion_counts[rule] = n
+    result = ReconResult(
         matches=matches,
-        unmatched_bank_lines=unmatched_bank_lines(bank_in, matches),
-        unmatched_movements=unmatched_movements(mov_in, matches),
+        # by position: same rows as unmatched_bank_lines / unmatched_movements, no string join
+        unmatched_bank_lines=_unmatched(bank_in.filter(pl.col("status") == "booked"), taken["_b"]),
+        unmatched_movements=_unmatched(mov_in, taken["_m"]),
         counts=counts,
+        suggestions=suggestions,
+        suggestion_counts=suggestion_counts,
+        timings=clock.laps,
     )
+    clock.lap("finish")
+    return result
+
+
+class _Clock:
+    """Seconds per step of a run (``ReconResult.timings``)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 4)
+        self._last = now
 
 
 def unmatched_bank_lines(bank_lines: pl.DataFrame, matches: pl.DataFrame) -> pl.DataFrame:
@@ -162,8 +289,9 @@ def _name_tokens(expr: pl.Expr) -> pl.Expr:
     ).list.unique()
 
 
-def _norm_account(expr: pl.Expr) -> pl.Expr:
-    return expr.str.to_uppercase().str.replace_all(r"[^A-Z0-9]", "")
+# Keys compared and joined in every pass: categorical (u32 codes shared by both sides), so
+# joins hash integers and pair lookups gather integers instead of strings.
+_CODED = [pl.col(c).cast(pl.Categorical) for c in ("company_id", "bank_account_id", "currency")]
 
 
 def _prepare_bank(bank: pl.DataFrame) -> pl.DataFrame:
@@ -172,63 +300,126 @@ def _prepare_bank(bank: pl.DataFrame) -> pl.DataFrame:
     who = pl.coalesce(pl.col("counterparty_name"), pl.col("description"))
     return booked.select(
         "_b",
-        "company_id",
-        "bank_account_id",
+        *_CODED,
         pl.col("booked_date").alias("date"),
         pl.coalesce("value_date", "booked_date").alias("value_date"),
         "amount",
-        "currency",
         "source_id",
         "reference",
         "description",
-        _name_tokens(who).alias("cp_tokens"),
-        _norm_account(pl.col("counterparty_account")).alias("cp_account"),
-    )
+        who.alias("cp_who"),  # keyed in pass 5, on leftovers only
+        account_key(pl.col("counterparty_account")).alias("cp_account"),
+    ).pipe(_with_tokens)
 
 
 def _prepare_movements(mov: pl.DataFrame) -> pl.DataFrame:
     foreign = pl.col("document_currency").is_not_null() & (
         pl.col("document_currency") != pl.col("currency")
     )
-    return mov.with_row_index("_m").select(
-        "_m",
-        "company_id",
-        "bank_account_id",
-        "date",
-        "amount",
-        "currency",
-        "document_type",
-        foreign.alias("foreign"),
-        "external_id",
-        "document_number",
-        "reference",
-        _name_tokens(pl.col("counterparty_name")).alias("cp_tokens"),
-        _norm_account(pl.col("counterparty_account")).alias("cp_account"),
+    return (
+        mov.with_row_index("_m")
+        .select(
+            "_m",
+            *_CODED,
+            "date",
+            "amount",
+            "document_type",
+            foreign.alias("foreign"),
+            "external_id",
+            "document_number",
+            "reference",
+            pl.col("counterparty_name").alias("cp_who"),
+            account_key(pl.col("counterparty_account")).alias("cp_account"),
+        )
+        .pipe(_with_tokens)
     )
+
+
+def _with_tokens(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with ``cp_tokens`` (:func:`_name_tokens` of ``cp_who``), computed once per
+    distinct name: names and narrations repeat, and the tokens are list work per word."""
+    names = frame.select("cp_who").unique()
+    # tokens as 64-bit hashes: cheaper to gather and intersect than strings
+    tokens = _name_tokens(pl.col("cp_who")).list.eval(pl.element().hash())
+    names = names.with_columns(tokens.alias("cp_tokens"))
+    return frame.join(names, on="cp_who", how="left", nulls_equal=True, maintain_order="left")
 
 
 # --- scoring helpers ----------------------------------------------------------------------
 
 
-def _pair_frame(pairs: pl.DataFrame, bank: pl.DataFrame, mov: pl.DataFrame) -> pl.DataFrame:
+_LIGHT = ("company_id", "bank_account_id", "date")
+_B_WIDE = ("value_date", "amount", "currency", "cp_tokens", "cp_account")
+_M_WIDE = ("amount", "currency", "document_type", "foreign", "cp_tokens", "cp_account")
+
+
+def _pair_frame(
+    pairs: pl.DataFrame,
+    bank: pl.DataFrame,
+    mov: pl.DataFrame,
+    window: tuple[int, int] | None = None,
+    *,
+    unique: bool = True,
+) -> pl.DataFrame:
     """Candidate ``(_b, _m)`` pairs with both sides' attributes (``b_*`` / ``m_*``), the
     day distance, the amount difference and a counterparty score; pairs whose movement
-    names another bank account are gone."""
-    b = bank.select(pl.all().name.prefix("b_")).rename({"b__b": "_b"})
-    m = mov.select(pl.all().name.prefix("m_")).rename({"m__m": "_m"})
-    out = pairs.unique(["_b", "_m"]).join(b, on="_b").join(m, on="_m")
+    names another bank account are gone, and with ``window`` pairs whose ``bank date -
+    ledger date`` is outside it. ``unique=False`` when the caller's pairs have no duplicates.
+
+    Company, account and dates are joined first and filtered, so the wide columns (names,
+    token lists) and the counterparty score are only paid for pairs that survive.
+    """
+    keys = pairs.select("_b", "_m")
+    out = _attach(keys.unique() if unique else keys, bank, mov, _LIGHT, _LIGHT)
     out = out.filter(
         (pl.col("b_company_id") == pl.col("m_company_id"))
         & (
             pl.col("m_bank_account_id").is_null()
             | (pl.col("m_bank_account_id") == pl.col("b_bank_account_id"))
         )
-    )
+    ).with_columns((pl.col("b_date") - pl.col("m_date")).dt.total_days().alias("days"))
+    if window is not None:
+        out = out.filter(_in_window(*window))
+    # only what scoring reads: narrations, ids and raw names stay behind
+    out = _attach(out, bank, mov, _B_WIDE, _M_WIDE)
+    extra = [c for c in pairs.columns if c not in ("_b", "_m")]
+    if extra:
+        # caller's per-pair columns (a token, name scores): one row per pair kept
+        out = out.join(pairs.unique(["_b", "_m"]), on=["_b", "_m"])
     return out.with_columns(
-        (pl.col("b_date") - pl.col("m_date")).dt.total_days().alias("days"),
         (pl.col("b_value_date") - pl.col("m_date")).dt.total_days().abs().alias("value_days"),
         (pl.col("m_amount") - pl.col("b_amount")).alias("amount_difference"),
         _counterparty_score().alias("cp"),
+    )
+
+
+def _positions(index: pl.Series, wanted: pl.Series) -> pl.Series:
+    """Where each of ``wanted`` sits in ``index`` (distinct row indexes): one scatter into
+    a table as long as the largest index, one gather; every wanted value must be present."""
+    idx = index.to_numpy()
+    table = np.full(int(idx.max()) + 1 if len(idx) else 0, -1, dtype=np.int64)
+    table[idx] = np.arange(len(idx))
+    pos = table[wanted.to_numpy()]
+    if (pos < 0).any():
+        raise ReconcileError("reconcile: a candidate names a row no longer open (a bug)")
+    return pl.Series(pos)
+
+
+def _attach(
+    keys: pl.DataFrame,
+    bank: pl.DataFrame,
+    mov: pl.DataFrame,
+    b_cols: tuple[str, ...],
+    m_cols: tuple[str, ...],
+) -> pl.DataFrame:
+    """``keys`` (``_b``, ``_m`` and more) with ``b_<col>`` / ``m_<col>`` looked up in
+    ``bank`` / ``mov`` by position (:func:`_positions`): a gather, not a hash join over a
+    million-row side for every pass."""
+    b_pos = _positions(bank["_b"], keys["_b"])
+    m_pos = _positions(mov["_m"], keys["_m"])
+    return keys.with_columns(
+        *[bank[c].gather(b_pos).alias(f"b_{c}") for c in b_cols],
+        *[mov[c].gather(m_pos).alias(f"m_{c}") for c in m_cols],
     )
 
 
@@ -286,14 +477,25 @@ def _in_window(lo: int, hi: int) -> pl.Expr:
     return pl.col("days").is_between(lo, hi)
 
 
-def _finish(cands: pl.DataFrame, confidence: pl.Expr) -> pl.DataFrame:
+def _finish(
+    cands: pl.DataFrame, confidence: pl.Expr, detail: pl.Expr | None = None
+) -> pl.DataFrame:
+    """The columns a pass hands on: what ``_resolve`` needs, plus what a suggestion's
+    reason names (amounts, dates, the rule's evidence in ``detail``)."""
     return cands.select(
         "_b",
         "_m",
-        "score",
+        pl.col("score").cast(pl.Int64),
         "amount_difference",
         pl.col("kind").alias("difference_kind"),
-        confidence.clip(0.0, 1.0).alias("confidence"),
+        confidence.clip(0.0, 1.0).cast(pl.Float64).alias("confidence"),
+        "b_amount",
+        "m_amount",
+        pl.col("b_currency").cast(pl.String).alias("currency"),
+        "b_date",
+        "m_date",
+        pl.col("days").cast(pl.Int64),
+        (pl.lit(None, pl.String) if detail is None else detail).alias("detail"),
     )
 
 
@@ -328,77 +530,104 @@ def _exact_id(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.
         pl.col("days").abs().cast(pl.Int64).alias("score"),
     )
     conf = pl.when(pl.col("amount_difference") == 0).then(config.confidence_exact_id)
-    return _finish(c, conf.otherwise(config.confidence_exact_id - 0.02))
+    detail = pl.lit("same transaction id")
+    return _finish(c, conf.otherwise(config.confidence_exact_id - 0.02), detail)
 
 
-def _tokens(text: pl.Expr, min_len: int) -> pl.Expr:
-    """Reference-like tokens of ``text``, separators removed: invoice numbers (INV-1042,
-    SI-162993, F2340500), 4+ digit numbers, end-to-end ids; words without digits are not
-    references."""
-    found = text.fill_null("").str.to_uppercase().str.extract_all(_TOKEN)
-    key = pl.element().str.replace_all(r"[-_]", "")
-    return found.list.eval(
-        key.filter(
-            (key.str.len_chars() >= min_len)
-            & (key.str.count_matches(r"[0-9]") >= 3)
+def _token_rows(
+    frame: pl.DataFrame,
+    key: str,
+    text: pl.Expr,
+    min_len: int,
+    among: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``(key, company_id, token)`` rows, one per distinct reference-like token of ``text``,
+    separators removed: invoice numbers (INV-1042, SI-162993, F2340500), 4+ digit numbers,
+    end-to-end ids; words without digits are not references. With ``among``
+    (``company_id``, ``token``: the other side's tokens) only those tokens are kept, which
+    makes the checks on the token itself unnecessary."""
+    # only runs with a digit are extracted (a word is never a reference), then upper-cased
+    found = text.fill_null("").str.extract_all(_DIGIT_TOKEN).alias("token")
+    tok = pl.col("token")
+    rows = (
+        frame.lazy()
+        .select(key, "company_id", found)
+        .explode("token")
+        .drop_nulls("token")
+        .with_columns(tok.str.to_uppercase().str.replace_all(r"[-_]", ""))
+    )
+    if among is not None:
+        rows = rows.join(among.lazy(), on=["company_id", "token"], how="semi")
+    else:
+        rows = rows.filter(
+            (tok.str.len_chars() >= min_len)
+            & (tok.str.count_matches(r"[0-9]") >= 3)
             # a bare number needs 4+ digits; a prefixed one (INV-104) 3+ are enough
-            & (key.str.contains(r"[A-Z]") | (key.str.len_chars() >= 4))
+            & (tok.str.contains(r"[A-Z]") | (tok.str.len_chars() >= 4))
         )
-    ).list.unique()
+    return rows.unique().collect()
 
 
-def _reference(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
+def _reference(
+    bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig, *, ambiguous_only: bool = False
+) -> pl.DataFrame:
+    """Pass 2 candidates; with ``ambiguous_only`` the pairs of tokens naming several lines
+    or movements instead (suggestions only)."""
     n = config.min_token_length
-    bt = (
-        bank.select(
-            "_b",
-            "company_id",
-            _tokens(
-                pl.concat_str(["description", "reference"], separator=" ", ignore_nulls=True), n
-            ).alias("token"),
-        )
-        .explode("token")
-        .drop_nulls("token")
-        .unique()
-    )
-    mt = (
-        mov.select(
-            "_m",
-            "company_id",
-            _tokens(
-                pl.concat_str(["document_number", "reference"], separator=" ", ignore_nulls=True), n
-            ).alias("token"),
-        )
-        .explode("token")
-        .drop_nulls("token")
-        .unique()
-    )
+    b_text = pl.concat_str(["description", "reference"], separator=" ", ignore_nulls=True)
+    m_text = pl.concat_str(["document_number", "reference"], separator=" ", ignore_nulls=True)
+    bt = _token_rows(bank, "_b", b_text, n)
+    mt = _token_rows(mov, "_m", m_text, n, among=bt.select("company_id", "token").unique())
     # a token that names several lines or several movements is not evidence of either
-    bt = bt.filter(pl.col("_b").n_unique().over("company_id", "token") == 1)
-    mt = mt.filter(pl.col("_m").n_unique().over("company_id", "token") == 1)
-    pairs = bt.join(mt, on=["company_id", "token"]).select("_b", "_m")
-    c = _pair_frame(pairs, bank, mov)
-    c = c.filter(
-        (pl.col("b_currency") == pl.col("m_currency"))
-        & _in_window(config.reference_window_min_days, config.reference_window_max_days)
-    ).with_columns(_difference_kind(config).alias("kind"), _rank_score(True).alias("score"))
+    # (rows are distinct, so a count is a count of distinct lines / movements)
+    bt = bt.with_columns(pl.len().over("company_id", "token").alias("n_b"))
+    mt = mt.with_columns(pl.len().over("company_id", "token").alias("n_m"))
+    pairs = bt.join(mt, on=["company_id", "token"])
+    single = (pl.col("n_b") == 1) & (pl.col("n_m") == 1)
+    pairs = pairs.filter(~single if ambiguous_only else single).select(
+        "_b", "_m", "token", "n_b", "n_m"
+    )
+    window = (config.reference_window_min_days, config.reference_window_max_days)
+    c = _pair_frame(pairs, bank, mov, window)
+    c = c.filter(pl.col("b_currency") == pl.col("m_currency")).with_columns(
+        _difference_kind(config).alias("kind"), _rank_score(True).alias("score")
+    )
     c = c.filter(pl.col("kind").is_not_null())
     conf = pl.when(pl.col("kind") == "none").then(config.confidence_reference)
-    return _finish(c, conf.otherwise(config.confidence_reference - 0.1))
+    detail = pl.format("reference token {}", pl.col("token"))
+    if ambiguous_only:
+        detail = pl.format(
+            "reference token {} names {} bank lines and {} movements",
+            pl.col("token"),
+            pl.col("n_b"),
+            pl.col("n_m"),
+        )
+    return _finish(c, conf.otherwise(config.confidence_reference - 0.1), detail)
 
 
 def _amount_date(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
     keys = ["company_id", "currency", "amount"]
-    pairs = bank.select("_b", *keys).join(mov.select("_m", *keys), on=keys).select("_b", "_m")
-    c = _pair_frame(pairs, bank, mov)
-    c = c.filter(_in_window(config.window_min_days, config.window_max_days)).with_columns(
-        pl.lit("none").alias("kind"), _rank_score(False).alias("score")
+    # the window is applied on the join's output right away: repeated amounts make this
+    # join several times larger than what survives it
+    days = (pl.col("date") - pl.col("m_date")).dt.total_days()
+    # lazy, so the filter runs inside the join instead of on its materialised output
+    pairs = (
+        bank.lazy()
+        .select("_b", *keys, "date")
+        .join(mov.lazy().select("_m", *keys, pl.col("date").alias("m_date")), on=keys)
+        .filter(days.is_between(config.window_min_days, config.window_max_days))
+        .select("_b", "_m")
+        .collect()
     )
+    c = _pair_frame(pairs, bank, mov, unique=False)
+    c = c.with_columns(pl.lit("none").alias("kind"), _rank_score(False).alias("score"))
     conf = config.confidence_amount_date - 0.01 * pl.col("days").abs() + 0.05 * pl.col("cp")
     return _finish(c, conf)
 
 
-def _tolerance(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
+def _window_pairs(bank: pl.DataFrame, mov: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    """``(_b, _m)`` of the same company, currency and direction with ``bank date - ledger
+    date`` in ``lo..hi`` days."""
     # join on the ledger date each bank line could pair with (window days exploded), so the
     # join stays an equi-join instead of company x company
     b = bank.select(
@@ -407,16 +636,19 @@ def _tolerance(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl
         "currency",
         (pl.col("amount") > 0).alias("inflow"),
         pl.date_ranges(
-            pl.col("date") - pl.duration(days=config.window_max_days),
-            pl.col("date") - pl.duration(days=config.window_min_days),
+            pl.col("date") - pl.duration(days=hi), pl.col("date") - pl.duration(days=lo)
         ).alias("m_day"),
     ).explode("m_day")
     m = mov.select(
         "_m", "company_id", "currency", (pl.col("amount") > 0).alias("inflow"),
         pl.col("date").alias("m_day"),
     )  # fmt: skip
-    pairs = b.join(m, on=["company_id", "currency", "inflow", "m_day"]).select("_b", "_m")
-    c = _pair_frame(pairs, bank, mov)
+    return b.join(m, on=["company_id", "currency", "inflow", "m_day"]).select("_b", "_m")
+
+
+def _tolerance(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
+    pairs = _window_pairs(bank, mov, config.window_min_days, config.window_max_days)
+    c = _pair_frame(pairs, bank, mov, unique=False)
     c = c.with_columns(_difference_kind(config).alias("kind"), _rank_score(True).alias("score"))
     settlement = pl.col("m_document_type").is_in(list(config.fee_document_types))
     c = c.filter((pl.col("kind") == "fx") | ((pl.col("kind") == "fee") & settlement))
@@ -425,6 +657,274 @@ def _tolerance(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl
         config.confidence_tolerance - 2.0 * rel - 0.01 * pl.col("days").abs() + 0.05 * pl.col("cp")
     )
     return _finish(c, conf)
+
+
+def _amount_agrees(config: ReconConfig) -> pl.Expr:
+    """Pass 4's rules: equal, FX within tolerance, or a fee on a settlement-like document."""
+    settlement = pl.col("m_document_type").is_in(list(config.fee_document_types))
+    kind = pl.col("kind")
+    return (kind == "none") | (kind == "fx") | ((kind == "fee") & settlement)
+
+
+def _with_name_key(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with ``cp_name``, the :func:`name_key` of ``cp_who``, computed once per
+    distinct name (narrations repeat, and the key is list work per word)."""
+    names = (
+        frame.select("cp_who").unique().with_columns(name_key(pl.col("cp_who")).alias("cp_name"))
+    )
+    return frame.join(names, on="cp_who", how="left", nulls_equal=True)
+
+
+def _counterparty(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
+    """Pass 5: the same party by account number (tier 0) or name (tier 1), amounts agreeing
+    as in pass 4, in the counterparty window; ranked by tier, amount difference, name
+    score, then date distance."""
+    pairs = counterparty_pairs(
+        _with_name_key(bank), _with_name_key(mov), threshold=config.name_threshold
+    )
+    window = (config.counterparty_window_min_days, config.counterparty_window_max_days)
+    c = _pair_frame(pairs, bank, mov, window)
+    c = c.filter(pl.col("b_currency") == pl.col("m_currency")).with_columns(
+        _difference_kind(config).alias("kind")
+    )
+    c = c.filter(pl.col("kind").is_not_null() & _amount_agrees(config))
+    # lexicographic rank packed into one integer score (lower is better)
+    c = c.with_columns(
+        pl.struct(
+            "tier",
+            pl.col("amount_difference").abs().alias("ad"),
+            (-pl.col("name_score")).alias("ns"),
+            pl.col("value_days").alias("vd"),
+        )
+        .rank("dense")
+        .cast(pl.Int64)
+        .alias("score")
+    )
+    rel = pl.col("amount_difference").abs() / pl.col("m_amount").abs()
+    near = 0.005 * pl.col("days").abs() + 2.0 * rel
+    conf = (
+        pl.when(pl.col("tier") == 0)
+        .then(config.confidence_counterparty_account - near)
+        .otherwise(config.confidence_counterparty_name * pl.col("name_score") / 100.0 - near)
+    )
+    detail = (
+        pl.when(pl.col("tier") == 0)
+        .then(pl.format("same counterparty account {}", pl.col("b_cp_account")))
+        .otherwise(
+            pl.format(
+                "counterparty name {} ~ {} ({}/100)",
+                pl.col("b_name"),
+                pl.col("m_name"),
+                pl.col("name_score").round(0).cast(pl.Int64),
+            )
+        )
+    )
+    out = _finish(c, conf, detail)
+    # what _drop_name_ties needs
+    return out.with_columns(c.select("tier", "name_score", "b_name", "m_name"))
+
+
+def _drop_name_ties(cands: pl.DataFrame) -> pl.DataFrame:
+    """Pass 5 candidates without the lines and movements whose best name match is shared by
+    two *different* names on the other side ("SMITH" ~ "John Smith" and "Jane Smith"): a
+    date distance must not decide between two parties."""
+    if cands.is_empty():
+        return cands
+    key = pl.struct("tier", pl.col("amount_difference").abs(), -pl.col("name_score"))
+    c = cands.with_columns(key.rank("dense").alias("_k"))
+    top_b = pl.col("_k") == pl.col("_k").min().over("_b")
+    top_m = pl.col("_k") == pl.col("_k").min().over("_m")
+    c = c.with_columns(
+        pl.when(top_b & (pl.col("tier") == 1))
+        .then(pl.col("m_name"))
+        .drop_nulls()
+        .n_unique()
+        .over("_b")
+        .alias("_names_b"),
+        pl.when(top_m & (pl.col("tier") == 1))
+        .then(pl.col("b_name"))
+        .drop_nulls()
+        .n_unique()
+        .over("_m")
+        .alias("_names_m"),
+    )
+    tied = c.filter((pl.col("_names_b") > 1) | (pl.col("_names_m") > 1))
+    return cands.join(tied.select("_b").unique(), on="_b", how="anti").join(
+        tied.select("_m").unique(), on="_m", how="anti"
+    )
+
+
+def _subset_blocks(c: pl.DataFrame, anchor: str, item: str, config: ReconConfig) -> pl.DataFrame:
+    """Blocks (``BLOCK_SCHEMA``) of one side: each ``anchor`` row with the ``item`` rows
+    smaller in size (same direction) in its window; blocks of fewer than two items or
+    whose items cannot reach the anchor's amount are dropped; a block over the cap keeps
+    the likeliest items (same counterparty, closest in date) and is marked truncated."""
+    a, i = anchor[1], item[1]
+    part = c.filter(pl.col(f"{i}_amount").abs() < pl.col(f"{a}_amount").abs())
+    part = part.with_columns(
+        pl.len().over(anchor).alias("n"),
+        pl.col(f"{i}_amount").sum().over(anchor).alias("total"),
+    ).filter((pl.col("n") >= 2) & (pl.col("total").abs() >= pl.col(f"{a}_amount").abs()))
+    ranked = part.with_columns(
+        pl.struct((-pl.col("cp")).alias("cp"), "value_days", item)
+        .rank("ordinal")
+        .over(anchor)
+        .alias("r")
+    )
+    return (
+        ranked.filter(pl.col("r") <= config.subset_max_candidates)
+        .select(
+            pl.col(anchor).alias("block"),
+            pl.col(item).alias("item"),
+            pl.col(f"{i}_amount").alias("amount"),
+            pl.col(f"{a}_amount").alias("target"),
+            (pl.col("n") > config.subset_max_candidates).alias("truncated"),
+        )
+        .cast(dict(BLOCK_SCHEMA))
+    )
+
+
+def _subset_sum(
+    bank: pl.DataFrame,
+    mov: pl.DataFrame,
+    config: ReconConfig,
+    b_ids: pl.DataFrame,
+    m_ids: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Pass 6 on the leftovers: accepted groups (rows ``_b``, ``_m``, match columns) and the
+    groups for suggestions (rows with ids, score and reason)."""
+    pairs = _window_pairs(bank, mov, config.subset_window_min_days, config.subset_window_max_days)
+    c = _pair_frame(pairs, bank, mov, unique=False)
+    found = []
+    for match_type, anchor, item in (("1:n", "_b", "_m"), ("n:1", "_m", "_b")):
+        sol = search_blocks(
+            _subset_blocks(c, anchor, item, config),
+            max_solutions=config.subset_max_alternatives,
+            budget_ms=config.subset_time_budget_ms,
+        )
+        # an item of exactly the anchor's amount is a 1:1 rival to any subset
+        a, i = anchor[1], item[1]
+        rivals = c.filter(pl.col(f"{i}_amount") == pl.col(f"{a}_amount")).select(anchor).unique()
+        found.append(
+            sol.select(
+                pl.lit(match_type).alias("match_type"),
+                pl.col("block").alias(anchor),
+                pl.col("item").alias(item),
+                "solution",
+                "n_solutions",
+                "complete",
+                pl.col("block").is_in(rivals[anchor].implode()).alias("rival"),
+            )
+        )
+    cols = ["match_type", "_b", "_m", "solution", "n_solutions", "complete", "rival"]
+    rows = pl.concat([f.select(cols) for f in found])
+    group = pl.struct("match_type", "anchor", "solution")
+    rows = rows.with_columns(
+        pl.when(pl.col("match_type") == "1:n")
+        .then(pl.col("_b"))
+        .otherwise(pl.col("_m"))
+        .alias("anchor")
+    )
+    # a line or movement in two solutions (of any block) makes both unproven
+    rows = rows.with_columns(
+        group.n_unique().over("_b").alias("groups_b"), group.n_unique().over("_m").alias("groups_m")
+    )
+    shared = (pl.col("groups_b").max().over(group) > 1) | (pl.col("groups_m").max().over(group) > 1)
+    rows = rows.with_columns(shared.alias("shared"), pl.len().over(group).alias("size"))
+    auto = pl.col("complete") & (pl.col("n_solutions") == 1) & ~pl.col("shared") & ~pl.col("rival")
+    accepted = rows.filter(auto)
+    size = pl.col("size")
+    # the rows of one 1:n group share their bank line, those of one n:1 their movement
+    anchor_id = pl.when(pl.col("match_type") == "1:n").then(
+        pl.format("rg:subset_sum:1:n:{}", b_ids["bank_line_id"].gather(accepted["_b"]))
+    )
+    anchor_id = anchor_id.otherwise(
+        pl.format("rg:subset_sum:n:1:{}", m_ids["movement_id"].gather(accepted["_m"]))
+    )
+    won = accepted.select(
+        "_b",
+        "_m",
+        pl.lit("subset_sum").alias("rule"),
+        "match_type",
+        anchor_id.alias("group_id"),
+        (config.confidence_subset - 0.02 * (size - 2)).clip(0.5, 1.0).alias("confidence"),
+        pl.lit(0, pl.Int64).alias("amount_difference"),
+        pl.lit("none").alias("difference_kind"),
+    )
+    suggested = rows.filter(~auto).join(b_ids, on="_b").join(m_ids, on="_m")
+    return won, _subset_suggestion_rows(suggested, bank, mov, config)
+
+
+def _subset_suggestion_rows(
+    rows: pl.DataFrame, bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig
+) -> pl.DataFrame:
+    """Ids, score and reason of the subset groups that were not accepted."""
+    if rows.is_empty():
+        return pl.DataFrame(schema=SUGGESTION_SCHEMA).drop("rule")
+    b = bank.select("_b", "amount", "date", pl.col("currency").cast(pl.String))
+    m = mov.select("_m", pl.col("amount").alias("m_amount"), pl.col("date").alias("m_date"))
+    x = rows.join(b, on="_b").join(m, on="_m")
+    one_to_n = pl.col("match_type") == "1:n"
+    anchor_id = pl.when(one_to_n).then(pl.col("bank_line_id")).otherwise(pl.col("movement_id"))
+    anchor_amount = pl.when(one_to_n).then(pl.col("amount")).otherwise(pl.col("m_amount"))
+    anchor_date = pl.when(one_to_n).then(pl.col("date")).otherwise(pl.col("m_date"))
+    part_amount = pl.when(one_to_n).then(pl.col("m_amount")).otherwise(pl.col("amount"))
+    part_date = pl.when(one_to_n).then(pl.col("m_date")).otherwise(pl.col("date"))
+    x = x.with_columns(
+        anchor_id.alias("anchor_id"),
+        money(anchor_amount, pl.col("currency")).alias("anchor_money"),
+        anchor_date.alias("anchor_date"),
+        money(part_amount, pl.col("currency")).alias("part_money"),
+        part_date.alias("part_date"),
+    )
+    g = ["match_type", "anchor", "solution"]
+    per_group = x.group_by(g).agg(
+        pl.col("part_money").sort().str.join(" + ").alias("parts"),
+        pl.col("part_date").min().alias("d0"),
+        pl.col("part_date").max().alias("d1"),
+    )
+    why = (
+        pl.when(~pl.col("complete"))
+        .then(
+            pl.lit(
+                f"block over {config.subset_max_candidates} candidates or over its time "
+                "budget: uniqueness not proven"
+            )
+        )
+        .when(pl.col("n_solutions") > config.subset_max_alternatives)
+        .then(pl.lit(f"more than {config.subset_max_alternatives} exact subsets found"))
+        .when(pl.col("n_solutions") > 1)
+        .then(pl.format("{} exact subsets found", pl.col("n_solutions")))
+        .when(pl.col("rival"))
+        .then(pl.lit("one item of the same amount is also in the window (a 1:1 pair?)"))
+        .otherwise(pl.lit("shares an item with another subset"))
+    )
+    x = x.join(per_group, on=g).with_columns(
+        pl.format(
+            "{}: {} {} on {} = {} ({} .. {}); {}",
+            pl.col("match_type"),
+            pl.when(one_to_n).then(pl.lit("bank line")).otherwise(pl.lit("movement")),
+            pl.col("anchor_money"),
+            pl.col("anchor_date"),
+            pl.col("parts"),
+            pl.col("d0"),
+            pl.col("d1"),
+            why,
+        ).alias("reason"),
+        pl.format("sg:subset:{}:{}", pl.col("match_type"), pl.col("anchor_id")).alias(
+            "suggestion_id"
+        ),
+    )
+    n_alt = pl.col("solution").n_unique().over("suggestion_id")
+    return x.select(
+        "company_id",
+        "suggestion_id",
+        pl.format("{}:{}", pl.col("suggestion_id"), pl.col("solution")).alias("group_id"),
+        "bank_line_id",
+        "movement_id",
+        (config.confidence_subset / pl.max_horizontal(n_alt, 2)).alias("score"),
+        "reason",
+    )
 
 
 # --- resolution ---------------------------------------------------------------------------
@@ -463,35 +963,67 @@ def _resolve(cands: pl.DataFrame, max_rounds: int) -> pl.DataFrame:
     return pl.concat(won)
 
 
+def _one_to_one(won: pl.DataFrame, rule: str) -> pl.DataFrame:
+    return won.select(
+        "_b",
+        "_m",
+        pl.lit(rule).alias("rule"),
+        pl.lit("1:1").alias("match_type"),
+        pl.lit(None, pl.String).alias("group_id"),  # its match_id
+        "confidence",
+        "amount_difference",
+        "difference_kind",
+    )
+
+
+def _ids(bank_in: pl.DataFrame, mov_in: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``_b`` -> ``company_id``, ``bank_line_id`` and ``_m`` -> ``movement_id`` (the row
+    indexes :func:`_prepare_bank` / :func:`_prepare_movements` give)."""
+    b = (
+        bank_in.filter(pl.col("status") == "booked")
+        .with_row_index("_b")
+        .select("_b", "company_id", pl.col("line_id").alias("bank_line_id"))
+    )
+    m = mov_in.with_row_index("_m").select("_m", "movement_id")
+    return b, m
+
+
 def _match_rows(
-    found: list[pl.DataFrame], bank_in: pl.DataFrame, mov_in: pl.DataFrame
+    found: list[pl.DataFrame], b_ids: pl.DataFrame, m_ids: pl.DataFrame
 ) -> pl.DataFrame:
+    """``MATCH_SCHEMA`` rows of the passes' winners, in bank-line input order."""
     if not found:
         return pl.DataFrame(schema=MATCH_SCHEMA)
-    won = pl.concat(found)
-    b = bank_in.filter(pl.col("status") == "booked").with_row_index("_b")
-    m = mov_in.with_row_index("_m")
-    out = won.join(
-        b.select("_b", "company_id", pl.col("line_id").alias("bank_line_id")), on="_b"
-    ).join(m.select("_m", "movement_id"), on="_m")
-    return (
-        out.select(
-            "company_id",
-            pl.concat_str(
-                [pl.lit("rm"), pl.col("rule"), pl.col("bank_line_id"), pl.col("movement_id")],
-                separator=":",
-            ).alias("match_id"),
-            "bank_line_id",
-            "movement_id",
-            "rule",
-            pl.lit("1:1").alias("match_type"),
-            "confidence",
-            "amount_difference",
-            "difference_kind",
-        )
-        .cast(dict(MATCH_SCHEMA))
-        .sort("company_id", "bank_line_id")
+    won = pl.concat(found, how="vertical_relaxed").sort("_b", "_m")
+    # _b / _m are row positions of b_ids / m_ids (see _ids): a gather, not a join
+    out = won.with_columns(
+        b_ids["company_id"].gather(won["_b"]).alias("company_id"),
+        b_ids["bank_line_id"].gather(won["_b"]).alias("bank_line_id"),
+        m_ids["movement_id"].gather(won["_m"]).alias("movement_id"),
     )
+    match_id = pl.concat_str(
+        [pl.lit("rm"), pl.col("rule"), pl.col("bank_line_id"), pl.col("movement_id")],
+        separator=":",
+    )
+    return out.select(
+        "company_id",
+        match_id.alias("match_id"),
+        pl.coalesce("group_id", match_id).alias("group_id"),
+        "bank_line_id",
+        "movement_id",
+        "rule",
+        "match_type",
+        "confidence",
+        "amount_difference",
+        "difference_kind",
+    ).cast(dict(MATCH_SCHEMA))
+
+
+def _unmatched(frame: pl.DataFrame, taken: pl.Series) -> pl.DataFrame:
+    """Rows of ``frame`` whose position is not in ``taken``."""
+    keep = np.ones(frame.height, dtype=bool)
+    keep[taken.to_numpy()] = False
+    return frame.filter(pl.Series(keep))
 
 
 __all__ = [
