@@ -182,19 +182,31 @@ def _name_scores(pairs: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(out)
 
 
+# Document types one source books as another: Xero keeps a card-takings receipt and a
+# payout deposit as RECEIVE bank transactions (deposit), QBO as SalesReceipt / Deposit; a
+# refund paid out is a SPEND (expense) in Xero and a RefundReceipt (refund) in QBO.
+_FAMILIES = {"sales_receipt": "deposit", "refund": "expense"}
+
+
+def _family(doc_type: pl.Expr) -> pl.Expr:
+    """The type two copies of one document share across sources."""
+    return doc_type.replace(_FAMILIES)
+
+
 def find_twins(
     documents: pl.DataFrame, contacts: pl.DataFrame, config: TwinConfig | None = None
 ) -> pl.DataFrame:
     """Twin pairs (``TWIN_SCHEMA``) between the QuickBooks and Xero documents of every
     company present in both.
 
-    A candidate pair has the same ``doc_type`` and currency and either the same normalised
-    number, or the same total with issue dates at most ``date_window_days`` apart and no
-    conflicting numbers; the contacts' normalised names must score at least
-    ``min_name_score`` (or neither copy names a contact). Pairs are ranked (equal totals,
-    then number, reference, date distance, name score) and taken only when each is the
-    strict best of both its documents; a tie is returned as ``kind == "ambiguous"`` pairs and
-    never as a twin. Raises :class:`ConflictError` on a missing column.
+    A candidate pair has the same ``doc_type`` (up to :data:`_FAMILIES`) and currency and
+    either the same normalised number, or the same total with issue dates at most
+    ``date_window_days`` apart and no conflicting numbers; the contacts' normalised names
+    must score at least ``min_name_score`` (or neither copy names a contact). Pairs are
+    ranked (equal totals, then number, reference, date distance, name score) and taken only
+    when each is the strict best of both its documents; a tie is returned as
+    ``kind == "ambiguous"`` pairs and never as a twin. Raises :class:`ConflictError` on a
+    missing column.
     """
     config = config or TwinConfig()
     docs = _conform(documents, DOCUMENT_SCHEMA, "documents", _DOC_NEEDED)
@@ -210,6 +222,7 @@ def find_twins(
         "provider",
         "document_id",
         "doc_type",
+        _family(pl.col("doc_type")).alias("family"),
         "currency",
         "total",
         "issue_date",
@@ -220,13 +233,9 @@ def find_twins(
     )
     q = base.filter(pl.col("provider") == "quickbooks").drop("provider")
     x = base.filter(pl.col("provider") == "xero").drop("provider")
-    q = q.rename(
-        {c: f"q_{c}" for c in q.columns if c not in ("company_id", "doc_type", "currency")}
-    )
-    x = x.rename(
-        {c: f"x_{c}" for c in x.columns if c not in ("company_id", "doc_type", "currency")}
-    )
-    block = ["company_id", "doc_type", "currency"]
+    q = q.rename({c: f"q_{c}" for c in q.columns if c not in ("company_id", "family", "currency")})
+    x = x.rename({c: f"x_{c}" for c in x.columns if c not in ("company_id", "family", "currency")})
+    block = ["company_id", "family", "currency"]
     by_number = q.join(x, left_on=[*block, "q_num"], right_on=[*block, "x_num"]).with_columns(
         pl.col("q_num").alias("x_num")
     )
@@ -284,7 +293,7 @@ def find_twins(
             "company_id",
             pl.col("q_document_id").alias("quickbooks_document_id"),
             pl.col("x_document_id").alias("xero_document_id"),
-            "doc_type",
+            pl.col("q_doc_type").alias("doc_type"),
             "currency",
             "kind",
             "number_match",
