@@ -168,41 +168,42 @@ def cash_movements(
     accounts: pl.DataFrame,
     bank_accounts: pl.DataFrame,
 ) -> pl.DataFrame:
-    """``ledger.cash_movements`` rows: the lines every live cash document posts to its cash
-    account(s), one row per (document, cash account), in that account's currency."""
-    live = documents.filter(
-        pl.col("cash_account_id").is_not_null() & pl.col("status").is_in(DEAD_STATUSES).not_()
+    """``ledger.cash_movements`` rows: what every live document posts to the bank and card
+    accounts of the chart (``accounts``), one row per (document, account), in that
+    account's currency. Money parked in a clearing account (card takings until the processor
+    pays out) has not reached a bank yet and is not a movement."""
+    books = book_bank_accounts(accounts).select(
+        "company_id", "provider", "cash_account_id", "book_currency"
     )
-    legs = pl.concat(
-        [
-            live.select(
-                "company_id",
-                "provider",
-                "document_id",
-                "cash_account_id",
-                pl.lit("in").alias("leg"),
-            ),
-            live.filter(pl.col("from_cash_account_id").is_not_null()).select(
-                "company_id",
-                "provider",
-                "document_id",
-                pl.col("from_cash_account_id").alias("cash_account_id"),
-                pl.lit("out").alias("leg"),
-            ),
-        ]
+    live = documents.filter(pl.col("status").is_in(DEAD_STATUSES).not_()).select(
+        "company_id",
+        "provider",
+        "document_id",
+        pl.col("cash_account_id").alias("_in"),
+        pl.col("from_cash_account_id").alias("_out"),
     )
+    # Every (document, bank or card account) the journal posts to: the document's cash
+    # account, the paying side of a transfer, and the bank leg of a journal (payroll).
     posted = (
         journal_lines.rename({"account_id": "cash_account_id"})
-        .join(legs, on=["company_id", "provider", "document_id", "cash_account_id"])
-        .group_by("company_id", "provider", "document_id", "cash_account_id", "leg")
+        .join(books.drop("book_currency"), on=["company_id", "provider", "cash_account_id"])
+        .join(live, on=["company_id", "provider", "document_id"])
+        .group_by("company_id", "provider", "document_id", "cash_account_id", "_in", "_out")
         .agg(
             pl.col("amount").sum().alias("home_amount"),
             pl.col("foreign_amount").sum().alias("doc_amount"),
             pl.col("currency").first().alias("line_currency"),
         )
     )
-    books = book_bank_accounts(accounts).select(
-        "company_id", "provider", "cash_account_id", "book_currency"
+    accounts_of_doc = pl.len().over("company_id", "provider", "document_id")
+    posted = posted.with_columns(
+        pl.when(pl.col("cash_account_id") == pl.col("_out"))
+        .then(pl.lit("out"))
+        .when((pl.col("cash_account_id") == pl.col("_in")) | (accounts_of_doc == 1))
+        .then(pl.lit("in"))
+        # a journal moving money between several bank accounts: one leg per account
+        .otherwise(pl.col("cash_account_id"))
+        .alias("leg")
     )
     feed_currency = bank_accounts.select(
         "company_id", "bank_account_id", pl.col("currency").alias("feed_currency")
@@ -228,7 +229,7 @@ def cash_movements(
     )
     out = (
         posted.join(doc_cols, on=["company_id", "provider", "document_id"])
-        .join(books, on=["company_id", "provider", "cash_account_id"], how="left")
+        .join(books, on=["company_id", "provider", "cash_account_id"])
         .join(
             links.select("company_id", "provider", "cash_account_id", "bank_account_id"),
             on=["company_id", "provider", "cash_account_id"],
