@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from finpipe.warehouse.schema import Table
-from finpipe.warehouse.tables import compliance, ledger, mapping, ops, raw, world
+from finpipe.warehouse.tables import compliance, ledger, mapping, ops, raw, recon, world
 
 ALL_TABLES: tuple[Table, ...] = (
     *ops.TABLES,
@@ -11,6 +11,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *world.TABLES,
     *ledger.TABLES,
     *mapping.TABLES,
+    *recon.TABLES,
     *compliance.TABLES,
 )
 

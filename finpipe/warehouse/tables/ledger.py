@@ -171,6 +171,12 @@ DOCUMENTS = Table(
         col("external_id", T, "payment id the bank also knows"),
         col("updated_at", Kind.TIMESTAMP, "the provider's last update"),
         col("sync_version", T, "QBO SyncToken / Xero UpdatedDateUTC"),
+        col(
+            "book_of_record",
+            Kind.BOOL,
+            "false for the twin a company on both sources does not keep (see recon.conflicts)",
+            nullable=False,
+        ),
     ),
     primary_key=("company_id", "provider", "document_id"),
 )
@@ -266,6 +272,12 @@ PROVIDER_TRIAL_BALANCES = Table(
         col("account_name", T, "account name"),
         col("balance", M, "home currency, debit positive", nullable=False),
         col("currency", T, "home currency"),
+        col(
+            "fiscal_year_start",
+            Kind.DATE,
+            "first day of the fiscal year the report's income and expense cover (earlier years are in retained earnings)",
+            nullable=False,
+        ),
         col("extracted_at", Kind.TIMESTAMP, "when finpipe fetched it", nullable=False),
     ),
     primary_key=("company_id", "provider", "as_of", "account_id"),

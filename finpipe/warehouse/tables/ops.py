@@ -144,4 +144,52 @@ OAUTH_TOKENS = Table(
     primary_key=("company_id", "provider"),
 )
 
-TABLES = (COMPANIES, CONNECTIONS, QUARANTINE, SYNC_CURSORS, OAUTH_TOKENS)
+SOURCE_POLICIES = Table(
+    schema="ops",
+    name="source_policies",
+    doc="Per company on both QuickBooks and Xero: which source is the book of record before and from the cut-over date (a migration). Without a row the policy is inferred and recon.conflicts says so.",
+    columns=(
+        company_id_column(),
+        col(
+            "cutover_date",
+            Kind.DATE,
+            "first day the after_provider is the book of record",
+            nullable=False,
+        ),
+        col(
+            "before_provider", Kind.TEXT, "quickbooks | xero: book of record before", nullable=False
+        ),
+        col(
+            "after_provider",
+            Kind.TEXT,
+            "quickbooks | xero: book of record from the cut-over",
+            nullable=False,
+        ),
+        col("updated_at", Kind.TIMESTAMP, "last change (the latest row wins)", nullable=False),
+    ),
+    primary_key=("company_id", "updated_at"),
+)
+
+WRITEBACK_SETTINGS = Table(
+    schema="ops",
+    name="writeback_settings",
+    doc="Per company: whether finpipe may create bank fees and interest in the books (off unless a row enables it) and whether it only rehearses (dry_run, the default).",
+    columns=(
+        company_id_column(),
+        col("enabled", Kind.BOOL, "write-back on for this company", nullable=False),
+        col("dry_run", Kind.BOOL, "log what would be written, write nothing (null: true)"),
+        col("provider", Kind.TEXT, "restrict to one set of books (quickbooks | xero); null: all"),
+        col("updated_at", Kind.TIMESTAMP, "last change", nullable=False),
+    ),
+    primary_key=("company_id",),
+)
+
+TABLES = (
+    COMPANIES,
+    CONNECTIONS,
+    QUARANTINE,
+    SYNC_CURSORS,
+    OAUTH_TOKENS,
+    SOURCE_POLICIES,
+    WRITEBACK_SETTINGS,
+)
