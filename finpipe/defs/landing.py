@@ -3,6 +3,7 @@ multi-asset per provider, partitioned by company, in the provider's concurrency 
 its Great Expectations checks declared on it (``multi_asset_check`` takes no partitions, so
 the checks run in the sync step, on the partition it has just written)."""
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from finpipe.connectors.errors import NeedsReauth
 from finpipe.connectors.oauth import TokenManager, TokenStore
 from finpipe.connectors.providers import AccountingProvider
 from finpipe.connectors.report import SyncReport
+from finpipe.connectors.trial_balances import fetch_trial_balances
 from finpipe.defs.compliance.audit import record_sync
 from finpipe.defs.metadata import markdown_preview, table_schema
 from finpipe.defs.partitions import company_partitions
@@ -75,9 +77,22 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                 )
                 try:
                     report = provider.sync(wh, tokens, company_id, external_ids, api_base)
+                    # The source's own trial balance, which the books are held to.
+                    tb = fetch_trial_balances(
+                        provider.name,
+                        wh,
+                        tokens,
+                        company_id,
+                        external_ids,
+                        api_base,
+                        as_of=dt.datetime.now(dt.UTC).date(),
+                    )
                 except NeedsReauth as exc:
                     # A person must reconnect: retrying would only hammer the token endpoint.
                     raise dg.Failure(str(exc), allow_retries=False) from exc
+                context.log.info(
+                    f"{provider.name} trial balance of {company_id}: {tb.height} account(s)"
+                )
                 note = f"synced {', '.join(external_ids)}"
             record_sync(wh, report, note)
             counts = {
