@@ -5,6 +5,7 @@ QuickBooks / Xero accounts mapped onto it (the rules live in
 import dagster as dg
 import polars as pl
 
+from finpipe.compliance.overrides import record_overrides
 from finpipe.defs.metadata import markdown_preview, table_schema, write_metadata
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import WarehouseResource
@@ -87,6 +88,14 @@ def account_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
             ]
         )
         overrides = wh.read(ACCOUNT_MAP_OVERRIDES, company_id=company_id)
+        # Each new version of a person's override goes into the audit chain once.
+        record_overrides(
+            wh,
+            company_id,
+            ACCOUNT_MAP_OVERRIDES.qualified_name,
+            overrides,
+            ["provider", "account_id"],
+        )
         homes = wh.read(COMPANIES, where="company_id = %s", params=[company_id]).select(
             "company_id", "home_currency"
         )
