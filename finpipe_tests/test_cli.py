@@ -95,6 +95,25 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
         assert mapped.height == wh.query("SELECT count(*) FROM ledger.account_map").item() > 0
         right = (mapped["standard_code"] == mapped["truth_standard_account"]).sum()
         assert right / mapped.height >= 0.98
+        # The books balance entry by entry; every company is reconciled, most of its booked
+        # bank lines automatically; the company on both sources has its duplicates resolved.
+        unbalanced = wh.query(
+            "SELECT count(*) FROM (SELECT company_id, provider, entry_id FROM "
+            "ledger.journal_lines GROUP BY 1, 2, 3 HAVING sum(amount) <> 0) x"
+        ).item()
+        assert unbalanced == 0
+        recon = wh.query(
+            "SELECT company_id, sum(bank_lines_booked) AS booked, "
+            "sum(bank_lines_matched) AS matched FROM recon.summary GROUP BY 1"
+        )
+        assert recon.height == 3
+        assert (recon["matched"] >= 0.85 * recon["booked"]).all(), recon
+        both = wh.query(
+            "SELECT count(*) FROM recon.conflicts c JOIN raw.world_companies w "
+            "USING (company_id) WHERE w.accounting_provider = 'both'"
+        ).item()
+        assert both > 0
+        assert "Reconciliation per company and currency" in first.stdout
         audit_first = wh.query("SELECT count(*) FROM compliance.audit_log").item()
         assert audit_first > 0
         marts = wh.query("SELECT company_id, connections FROM marts.dim_company ORDER BY 1")

@@ -182,7 +182,13 @@ def _drop_statements(settings: Settings) -> int:
 def _summary(settings: Settings) -> None:
     from finpipe.warehouse import Warehouse
     from finpipe.warehouse.tables.compliance import AUDIT_LOG
-    from finpipe.warehouse.tables.ledger import BANK_ACCOUNTS, BANK_LINES
+    from finpipe.warehouse.tables.ledger import (
+        BANK_ACCOUNTS,
+        BANK_LINES,
+        CASH_MOVEMENTS,
+        DOCUMENTS,
+        JOURNAL_LINES,
+    )
     from finpipe.warehouse.tables.mapping import ACCOUNT_MAP, STANDARD_ACCOUNTS
     from finpipe.warehouse.tables.ops import COMPANIES, CONNECTIONS
     from finpipe.warehouse.tables.raw import (
@@ -191,6 +197,13 @@ def _summary(settings: Settings) -> None:
         STATEMENT_FILES,
         STATEMENT_LINES,
         XERO_TABLES,
+    )
+    from finpipe.warehouse.tables.recon import (
+        CONFLICTS,
+        INVOICE_MATCHES,
+        MATCHES,
+        OPEN_ITEMS,
+        SUGGESTIONS,
     )
     from finpipe.warehouse.tables.world import TABLES as WORLD_TABLES
     from finpipe.warehouse.tables.world import WORLD_BANK_LINES, WORLD_DOCUMENTS
@@ -212,6 +225,14 @@ def _summary(settings: Settings) -> None:
                 BANK_LINES,
                 STANDARD_ACCOUNTS,
                 ACCOUNT_MAP,
+                DOCUMENTS,
+                JOURNAL_LINES,
+                CASH_MOVEMENTS,
+                MATCHES,
+                SUGGESTIONS,
+                OPEN_ITEMS,
+                INVOICE_MATCHES,
+                CONFLICTS,
                 AUDIT_LOG,
             )
         }
@@ -235,6 +256,20 @@ def _summary(settings: Settings) -> None:
             "SELECT provider, count(*) AS n FROM ops.connections WHERE status = 'active' "
             "GROUP BY provider ORDER BY provider"
         )
+        recon = wh.query(
+            "SELECT company_id, currency, bank_lines_booked, bank_lines_matched, "
+            "matched_share, auto_reconciled_amount_share, bank_lines_suggested, "
+            "bank_lines_unmatched, bank_unmatched_amount, movements_unmatched, "
+            "bank_unmatched_over_90 + movement_unmatched_over_90 AS over_90 "
+            "FROM recon.summary ORDER BY company_id, currency"
+        )
+        rules = wh.query(
+            "SELECT company_id, rule, count(DISTINCT bank_line_id) AS n FROM recon.matches "
+            "GROUP BY company_id, rule ORDER BY company_id, n DESC"
+        )
+        by_rule: dict[str, str] = {}
+        for cid, rule, n in rules.iter_rows():
+            by_rule[cid] = (by_rule[cid] + ", " if cid in by_rule else "") + f"{rule} {n}"
     click.echo("\nWhat was built (read back from the warehouse):")
     for name, rows in counts.items():
         click.echo(f"  {name:<28} {rows:>10,} rows")
@@ -260,6 +295,25 @@ def _summary(settings: Settings) -> None:
             f"{row['home_currency']:<4} {docs.get(cid, 0):>6,} {bank.get(cid, 0):>10,} "
             f"{qbo.get(cid, 0):>10,} {xero.get(cid, 0):>6,} {lines:>10,} {pending:>7,} "
             f"{accounts:>5}  {source}"
+        )
+    click.echo(
+        "\nReconciliation per company and currency (booked bank lines matched automatically, "
+        "share of the amount, suggestions for a person, what is left; money in minor units):"
+    )
+    click.echo(
+        f"  {'company':<15} {'ccy':<4} {'booked':>7} {'matched':>8} {'lines %':>8} "
+        f"{'amount %':>8} {'suggest':>7} {'open':>5} {'open amount':>12} {'ledger open':>11} "
+        f"{'>90d':>10}  matched by rule"
+    )
+    for row in recon.iter_rows(named=True):
+        share = row["matched_share"] or 0.0
+        amount_share = row["auto_reconciled_amount_share"] or 0.0
+        click.echo(
+            f"  {row['company_id']:<15} {row['currency']:<4} {row['bank_lines_booked']:>7,} "
+            f"{row['bank_lines_matched']:>8,} {share:>8.1%} {amount_share:>8.1%} "
+            f"{row['bank_lines_suggested']:>7,} {row['bank_lines_unmatched']:>5,} "
+            f"{row['bank_unmatched_amount']:>12,} {row['movements_unmatched']:>11,} "
+            f"{row['over_90']:>10,}  {by_rule.get(row['company_id'], '-')}"
         )
     click.echo(f"\nWarehouse: {settings.warehouse.redacted()}")
     click.echo(f"Dagster instance: {settings.dagster_home} (open it with `make ui`)")

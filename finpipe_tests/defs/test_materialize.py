@@ -72,10 +72,17 @@ def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> No
             "audit_chain_intact",
             "bank_balance_continuity",
             "connections_active",
+            "entries_balanced",
             "landing_expectations",
+            "matches_exclusive",
+            "matches_provider_trial_balance",
+            "monthly_trial_balance_zero",
             "no_rejected_files",
+            "nothing_unreconciled_over_90_days",
+            "open_balances_agree_with_provider",
             "overrides_valid",
             "world_books_balance",
+            "writeback_clean",
         ]
         assert all(c.passed for c in checks)
         # No connection is active yet (the world only registers pending ones): every
