@@ -178,7 +178,7 @@ def build_books(warehouse: Warehouse, company_id: str) -> CompanyBooks:
     conflicts = None
     documents = documents.with_columns(pl.lit(True).alias("book_of_record"))
     if len(providers) > 1:
-        documents, conflicts = _resolve_overlap(warehouse, company_id, documents, contacts)
+        documents, conflicts = _resolve_overlap(warehouse, company_id, documents, contacts, journal)
     source_journal = journal
     kept = documents.filter(pl.col("book_of_record")).select("provider", "document_id")
     journal = journal.join(kept, on=["provider", "document_id"], how="semi")
@@ -218,7 +218,11 @@ def build_books(warehouse: Warehouse, company_id: str) -> CompanyBooks:
 
 
 def _resolve_overlap(
-    warehouse: Warehouse, company_id: str, documents: pl.DataFrame, contacts: pl.DataFrame
+    warehouse: Warehouse,
+    company_id: str,
+    documents: pl.DataFrame,
+    contacts: pl.DataFrame,
+    journal: pl.DataFrame,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Documents of a company on both sources, each marked book of record or not under the
     company's source policy (configured, else inferred), and the conflicts recorded."""
@@ -230,7 +234,23 @@ def _resolve_overlap(
     record_overrides(
         warehouse, company_id, SOURCE_POLICIES.qualified_name, policy, ["cutover_date"]
     )
-    twins = find_twins(documents.drop("book_of_record"), contacts)
+    # A journal has no total of its own (QBO's TotalAmt and Xero's debits need not agree):
+    # both copies are compared on the debits their lines post.
+    debits = journal.group_by("provider", "document_id").agg(
+        pl.col("amount").clip(lower_bound=0).sum().alias("_debits")
+    )
+    compared = (
+        documents.drop("book_of_record")
+        .join(debits, on=["provider", "document_id"], how="left")
+        .with_columns(
+            pl.when(pl.col("doc_type") == "journal")
+            .then(pl.coalesce("_debits", "total"))
+            .otherwise(pl.col("total"))
+            .alias("total")
+        )
+        .drop("_debits")
+    )
+    twins = find_twins(compared, contacts)
     result = resolve(documents.drop("book_of_record"), twins, policy)
     return result.documents, result.conflicts
 
@@ -274,7 +294,9 @@ def write_books(
         batch.replace_partition(CONFLICTS, company_id, conflicts)
         batch.upsert(QUARANTINE, quarantine_rows(books, stamp))
     if books.conflicts is not None:
-        record_conflicts(warehouse, books.conflicts.filter(~pl.col("conflict_id").is_in(known)))
+        record_conflicts(
+            warehouse, books.conflicts.filter(~pl.col("conflict_id").is_in(known.implode()))
+        )
 
 
 def record_conflicts(warehouse: Warehouse, new: pl.DataFrame) -> None:

@@ -262,12 +262,11 @@ def find_twins(
         .otherwise(pl.col("name_score").fill_null(0.0))
         .alias("name_score"),
         gap.alias("date_gap_days"),
-        (pl.col("q_num").is_not_null() & (pl.col("q_num") == pl.col("x_num"))).alias(
-            "number_match"
-        ),
+        # a copy without a number is no match, not unknown (a null would void the score)
+        (pl.col("q_num") == pl.col("x_num")).fill_null(False).alias("number_match"),
     )
     c = c.filter(pl.col("name_score") >= config.min_name_score)
-    ref_match = pl.col("q_ref").is_not_null() & (pl.col("q_ref") == pl.col("x_ref"))
+    ref_match = (pl.col("q_ref") == pl.col("x_ref")).fill_null(False)
     # integer ranking: equal totals, then number, then reference, then days, then name
     score = (
         (pl.col("q_total") != pl.col("x_total")).cast(pl.Int64) * 1_000_000_000
@@ -346,10 +345,12 @@ def infer_policy(documents: pl.DataFrame, twins: pl.DataFrame | None = None) -> 
     ``before_provider`` is the provider whose documents start earlier (a tie: the one whose
     documents end earlier, the abandoned file; still a tie: QuickBooks, the usual source of
     a migration). ``cutover_date`` is the first issue date of the other provider's
-    documents; with ``twins`` (from :func:`find_twins`) only its documents without a twin
+    documents; with ``twins`` (from :func:`find_twins`) only documents without a twin
     count, because a migration copies history (items still open, with their payments) into
     the new file with their old dates, which says nothing about when the new file took
-    over. ``updated_at`` is null: nobody decided it.
+    over: the cut-over is then the first date of the new file's own documents that leaves
+    the fewest of either file's own documents on the wrong side. ``updated_at`` is null:
+    nobody decided it.
     """
     docs = _conform(documents, DOCUMENT_SCHEMA, "documents", _DOC_NEEDED)
     live = docs.filter(pl.col("status").is_in(list(DEAD_STATUSES)).not_()).join(
@@ -379,14 +380,37 @@ def infer_policy(documents: pl.DataFrame, twins: pl.DataFrame | None = None) -> 
                 for p in PROVIDERS
             ]
         )
-        own = (
-            live.join(paired, on=["company_id", "provider", "document_id"], how="anti")
-            .group_by("company_id", pl.col("provider").alias("after_provider"))
-            .agg(pl.col("issue_date").min().alias("_own"))
+        own = live.join(paired, on=["company_id", "provider", "document_id"], how="anti").join(
+            before, on="company_id"
+        )
+        # The cut-over splits the documents only one file has: the old file's before it, the
+        # new file's from it. Of the new file's own dates, take the first that leaves the
+        # fewest documents on the wrong side (a stray unpaired copy moves nothing).
+        candidates = (
+            own.filter(pl.col("provider") != pl.col("before_provider"))
+            .select("company_id", pl.col("issue_date").alias("_d"))
+            .unique()
+        )
+        wrong = (
+            candidates.join(own, on="company_id")
+            .with_columns(
+                (
+                    (pl.col("provider") == pl.col("before_provider"))
+                    & (pl.col("issue_date") >= pl.col("_d"))
+                    | (pl.col("provider") != pl.col("before_provider"))
+                    & (pl.col("issue_date") < pl.col("_d"))
+                ).alias("_wrong")
+            )
+            .group_by("company_id", "_d")
+            .agg(pl.col("_wrong").sum().alias("_n"))
+            .sort("company_id", "_n", "_d")
+            .group_by("company_id", maintain_order=True)
+            .first()
+            .select("company_id", pl.col("_d").alias("_own"))
         )
         # a file with nothing of its own keeps the first date of all its documents
         after = (
-            after.join(own, on=["company_id", "after_provider"], how="left")
+            after.join(wrong, on="company_id", how="left")
             .with_columns(pl.coalesce("_own", "cutover_date").alias("cutover_date"))
             .drop("_own")
         )

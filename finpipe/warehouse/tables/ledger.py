@@ -145,9 +145,10 @@ DOCUMENTS = Table(
         col("number", T, "document number"),
         col("reference", T, "reference / memo"),
         col("contact_id", T, "customer or vendor"),
-        col("issue_date", Kind.DATE, "transaction date", nullable=False),
+        # null only on a deletion the provider reports as a bare id (QBO CDC tombstone)
+        col("issue_date", Kind.DATE, "transaction date (null on a bare deletion tombstone)"),
         col("due_date", Kind.DATE, "due date"),
-        col("currency", T, "document currency", nullable=False),
+        col("currency", T, "document currency (null on a bare deletion tombstone)"),
         col(
             "fx_rate",
             Kind.DECIMAL,
@@ -157,7 +158,7 @@ DOCUMENTS = Table(
         ),
         col("subtotal", M, "net, document currency"),
         col("tax", M, "tax, document currency"),
-        col("total", M, "gross, document currency", nullable=False),
+        col("total", M, "gross, document currency (null on a bare deletion tombstone)"),
         col("home_total", M, "gross, home currency at fx_rate"),
         col("amount_due", M, "open balance the provider reports, document currency"),
         col(
