@@ -1036,8 +1036,8 @@ def _reliefs(
             + pl.col("target_entity")
             + " "
             + pl.col("target_document_id")
-            + ", which is not landed; a foreign-currency settlement needs its rate: "
-            "land the target first"
+            + ", which is not in the books (not landed, or itself rejected: see ops.quarantine);"
+            " a foreign-currency settlement needs its rate: land or fix the target first"
         )
         .otherwise(
             pl.lit("currency ")
