@@ -158,9 +158,12 @@ def reconcile(
     clock = _Clock()
     bank_in = conform(bank_lines, BANK_LINE_SCHEMA, OPTIONAL_BANK_LINE_COLUMNS)
     mov_in = conform(movements, MOVEMENT_SCHEMA, OPTIONAL_MOVEMENT_COLUMNS)
-    bank = _prepare_bank(bank_in)
-    mov = _prepare_movements(mov_in)
-    b_ids, m_ids = _ids(bank_in, mov_in)
+    # only booked lines are matched; filtered once (every column: the unmatched frame is this)
+    booked_in = bank_in.filter(pl.col("status") == "booked")
+    bank, b_names = _prepare_bank(booked_in)
+    mov, m_names = _prepare_movements(mov_in)
+    tok = _Tokens(b_names, m_names)
+    b_ids, m_ids = _ids(booked_in, mov_in)
     clock.lap("prepare")
 
     found: list[pl.DataFrame] = []
@@ -175,33 +178,35 @@ def reconcile(
     ):
         if rule not in config.rules:
             continue
-        cands = build(bank, mov, config)
+        cands = build(bank, mov, config, tok)
         # a counterparty-name tie between two parties is for a person, not for the ranking
         auto = _drop_name_ties(cands) if rule == "counterparty" else cands
         won = _resolve(auto, config.max_rounds)
-        rest = cands.join(won.select("_b"), on="_b", how="anti").join(
-            won.select("_m"), on="_m", how="anti"
+        rest = (
+            cands.filter(~(_among(cands["_b"], won["_b"]) | _among(cands["_m"], won["_m"])))
+            if won.height
+            else cands
         )
         left_over.append(rest.with_columns(pl.lit(rule).alias("rule")))
         if won.height:
             found.append(_one_to_one(won, rule))
             # later passes only see what this one left
-            bank = bank.join(won.select("_b"), on="_b", how="anti", maintain_order="left")
-            mov = mov.join(won.select("_m"), on="_m", how="anti", maintain_order="left")
+            bank = _drop_taken(bank, "_b", won["_b"])
+            mov = _drop_taken(mov, "_m", won["_m"])
         clock.lap(rule)
 
     subset_groups = pl.DataFrame()
     if "subset_sum" in config.rules:
-        groups, subset_groups = _subset_sum(bank, mov, config, b_ids, m_ids)
+        groups, subset_groups = _subset_sum(bank, mov, config, tok, b_ids, m_ids)
         if groups.height:
             found.append(groups)
-            bank = bank.join(groups.select("_b"), on="_b", how="anti", maintain_order="left")
-            mov = mov.join(groups.select("_m"), on="_m", how="anti", maintain_order="left")
+            bank = _drop_taken(bank, "_b", groups["_b"])
+            mov = _drop_taken(mov, "_m", groups["_m"])
         clock.lap("subset_sum")
 
     if "reference" in config.rules:
         # tokens naming several items were no evidence for a match; they are for a person
-        ambiguous = _reference(bank, mov, config, ambiguous_only=True)
+        ambiguous = _reference(bank, mov, config, tok, ambiguous_only=True)
         left_over.append(ambiguous.with_columns(pl.lit("reference").alias("rule")))
     pairs = pl.DataFrame(schema=PAIR_CANDIDATE_SCHEMA)
     if left_over:
@@ -231,7 +236,7 @@ def reconcile(
     result = ReconResult(
         matches=matches,
         # by position: same rows as unmatched_bank_lines / unmatched_movements, no string join
-        unmatched_bank_lines=_unmatched(bank_in.filter(pl.col("status") == "booked"), taken["_b"]),
+        unmatched_bank_lines=_unmatched(booked_in, taken["_b"]),
         unmatched_movements=_unmatched(mov_in, taken["_m"]),
         counts=counts,
         suggestions=suggestions,
@@ -273,20 +278,15 @@ def unmatched_movements(movements: pl.DataFrame, matches: pl.DataFrame) -> pl.Da
 # --- preparation --------------------------------------------------------------------------
 
 
-def _name_tokens(expr: pl.Expr) -> pl.Expr:
-    """Normalised name tokens: upper case, punctuation gone, legal forms dropped."""
-    words = (
-        expr.fill_null("")
-        .str.to_uppercase()
-        .str.replace_all(r"[^A-Z0-9]+", " ")
-        .str.strip_chars()
-        .str.split(" ")
-    )
-    return words.list.eval(
-        pl.element().filter(
-            (pl.element().str.len_chars() > 1) & ~pl.element().is_in(_NAME_STOPWORDS)
-        )
-    ).list.unique()
+def _name_words(expr: pl.Expr) -> pl.Expr:
+    """Upper-cased runs of 2+ letters / digits: what splitting at punctuation and dropping
+    one-letter words leaves, found in one regex pass."""
+    return expr.fill_null("").str.to_uppercase().str.extract_all(r"[A-Z0-9]{2,}")
+
+
+def _kept_word() -> pl.Expr:
+    """A list element that is not a legal form / filler word."""
+    return pl.element().filter(~pl.element().is_in(_NAME_STOPWORDS))
 
 
 # Keys compared and joined in every pass: categorical (u32 codes shared by both sides), so
@@ -294,8 +294,36 @@ def _name_tokens(expr: pl.Expr) -> pl.Expr:
 _CODED = [pl.col(c).cast(pl.Categorical) for c in ("company_id", "bank_account_id", "currency")]
 
 
-def _prepare_bank(bank: pl.DataFrame) -> pl.DataFrame:
-    booked = bank.filter(pl.col("status") == "booked").with_row_index("_b")
+class _Tokens:
+    """Name tokens (distinct u64 hashes of :func:`_name_words` without legal forms) of the
+    names of each side, by ``cp_id``; computed on first use, for the names a pass scores:
+    most narrations are unique (they carry invoice numbers) and leave in passes 1-2, which
+    never need their tokens. Kept out of the frames, so narrowing them copies no lists."""
+
+    def __init__(self, bank_names: pl.Series, mov_names: pl.Series) -> None:
+        self._names = {"b": bank_names, "m": mov_names}
+        self._slot = {k: np.full(len(v), -1, dtype=np.int64) for k, v in self._names.items()}
+        self._table = {k: pl.Series("cp_tokens", [], pl.List(pl.UInt64)) for k in self._names}
+
+    def get(self, side: str, ids: pl.Series) -> pl.Series:
+        """The tokens of the ``cp_id`` values ``ids`` of ``side`` (``b`` or ``m``)."""
+        idx = ids.to_numpy()
+        slot = self._slot[side]
+        missing = np.unique(idx[slot[idx] < 0])
+        if len(missing):
+            names = self._names[side].gather(pl.Series(missing, dtype=pl.UInt32))
+            tokens = _name_words(pl.col("cp_who")).list.eval(_kept_word().hash()).list.unique()
+            # hashed before the de-duplication: integers are cheaper to unique than strings
+            new = pl.DataFrame({"cp_who": names}).select(tokens.alias("cp_tokens"))["cp_tokens"]
+            table = self._table[side]
+            slot[missing] = len(table) + np.arange(len(missing))
+            self._table[side] = pl.concat([table, new.cast(table.dtype)], rechunk=True)
+        return self._table[side].gather(pl.Series(slot[idx]))
+
+
+def _prepare_bank(booked: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """The booked lines (``booked``) as the passes read them, ``_b`` their row index."""
+    booked = booked.with_row_index("_b")
     # no counterparty from the bank: the narration usually names it
     who = pl.coalesce(pl.col("counterparty_name"), pl.col("description"))
     return booked.select(
@@ -312,7 +340,7 @@ def _prepare_bank(bank: pl.DataFrame) -> pl.DataFrame:
     ).pipe(_with_tokens)
 
 
-def _prepare_movements(mov: pl.DataFrame) -> pl.DataFrame:
+def _prepare_movements(mov: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     foreign = pl.col("document_currency").is_not_null() & (
         pl.col("document_currency") != pl.col("currency")
     )
@@ -335,42 +363,63 @@ def _prepare_movements(mov: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _with_tokens(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with ``cp_tokens`` (:func:`_name_tokens` of ``cp_who``), computed once per
-    distinct name: names and narrations repeat, and the tokens are list work per word."""
-    names = frame.select("cp_who").unique()
-    # tokens as 64-bit hashes: cheaper to gather and intersect than strings
-    tokens = _name_tokens(pl.col("cp_who")).list.eval(pl.element().hash())
-    names = names.with_columns(tokens.alias("cp_tokens"))
-    return frame.join(names, on="cp_who", how="left", nulls_equal=True, maintain_order="left")
+def _with_tokens(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """``frame`` with ``cp_id``, the id of its distinct ``cp_who``, and those names by id
+    (their tokens are :class:`_Tokens`' work, on first use)."""
+    # one hash pass over the names: each distinct name with the rows carrying it, then the
+    # name's id scattered to those rows (cheaper than unique + a join back on strings)
+    groups = (
+        frame.select("cp_who")
+        .with_row_index("_r")
+        .group_by("cp_who")
+        .agg("_r")
+        .with_row_index("cp_id")
+    )
+    rows = groups.select("cp_id", "_r").explode("_r")
+    ids = np.empty(frame.height, dtype=np.uint32)
+    ids[rows["_r"].to_numpy()] = rows["cp_id"].to_numpy()
+    return frame.with_columns(pl.Series("cp_id", ids)), groups["cp_who"]
 
 
 # --- scoring helpers ----------------------------------------------------------------------
 
 
 _LIGHT = ("company_id", "bank_account_id", "date")
-_B_WIDE = ("value_date", "amount", "currency", "cp_tokens", "cp_account")
-_M_WIDE = ("amount", "currency", "document_type", "foreign", "cp_tokens", "cp_account")
+_B_WIDE = ("value_date", "amount", "currency", "cp_id", "cp_account")
+_M_WIDE = ("amount", "currency", "document_type", "foreign", "cp_id", "cp_account")
 
 
 def _pair_frame(
     pairs: pl.DataFrame,
     bank: pl.DataFrame,
     mov: pl.DataFrame,
+    tok: _Tokens,
     window: tuple[int, int] | None = None,
     *,
     unique: bool = True,
+    kind: pl.Expr | None = None,
+    keep: pl.Expr | None = None,
+    with_cp: bool = True,
 ) -> pl.DataFrame:
     """Candidate ``(_b, _m)`` pairs with both sides' attributes (``b_*`` / ``m_*``), the
     day distance, the amount difference and a counterparty score; pairs whose movement
     names another bank account are gone, and with ``window`` pairs whose ``bank date -
     ledger date`` is outside it. ``unique=False`` when the caller's pairs have no duplicates.
+    With ``keep`` (a filter on the amounts, ``amount_difference``, ``m_foreign``,
+    ``m_document_type`` and ``kind``, the column ``kind`` computes) the pairs it rejects are
+    gone too: the caller's own amount test, run before the rest is paid for. ``with_cp=False``
+    leaves the counterparty score to the caller (:func:`_with_cp`, on fewer pairs).
 
     Company, account and dates are joined first and filtered, so the wide columns (names,
     token lists) and the counterparty score are only paid for pairs that survive.
     """
-    keys = pairs.select("_b", "_m")
-    out = _attach(keys.unique() if unique else keys, bank, mov, _LIGHT, _LIGHT)
+    extra = [c for c in pairs.columns if c not in ("_b", "_m")]
+    if extra:
+        # caller's per-pair columns (a token, name scores): one row per pair kept, carried
+        keys = pairs.unique(["_b", "_m"], keep="first")
+    else:
+        keys = pairs.unique() if unique else pairs
+    out = _attach(keys, bank, mov, _LIGHT, _LIGHT)
     out = out.filter(
         (pl.col("b_company_id") == pl.col("m_company_id"))
         & (
@@ -380,17 +429,44 @@ def _pair_frame(
     ).with_columns((pl.col("b_date") - pl.col("m_date")).dt.total_days().alias("days"))
     if window is not None:
         out = out.filter(_in_window(*window))
+    b_wide, m_wide = _B_WIDE, _M_WIDE
+    if keep is not None:
+        money = (("amount",), ("amount", "foreign", "document_type"))
+        out = _attach(out, bank, mov, *money)
+        diff = (pl.col("m_amount") - pl.col("b_amount")).alias("amount_difference")
+        out = out.with_columns(diff)
+        if kind is not None:
+            out = out.with_columns(kind.alias("kind"))
+        out = out.filter(keep)
+        b_wide = tuple(c for c in _B_WIDE if c not in money[0])
+        m_wide = tuple(c for c in _M_WIDE if c not in money[1])
     # only what scoring reads: narrations, ids and raw names stay behind
-    out = _attach(out, bank, mov, _B_WIDE, _M_WIDE)
-    extra = [c for c in pairs.columns if c not in ("_b", "_m")]
-    if extra:
-        # caller's per-pair columns (a token, name scores): one row per pair kept
-        out = out.join(pairs.unique(["_b", "_m"]), on=["_b", "_m"])
-    return out.with_columns(
+    out = _attach(out, bank, mov, b_wide, m_wide)
+    out = out.with_columns(
         (pl.col("b_value_date") - pl.col("m_date")).dt.total_days().abs().alias("value_days"),
         (pl.col("m_amount") - pl.col("b_amount")).alias("amount_difference"),
-        _counterparty_score().alias("cp"),
     )
+    return _with_cp(out, tok) if with_cp else out
+
+
+def _with_cp_where(pairs: pl.DataFrame, where: pl.Expr, tok: _Tokens) -> pl.DataFrame:
+    """``pairs`` with ``cp`` (:func:`_with_cp`) on the rows ``where`` is true, 0 elsewhere;
+    rows and their order unchanged."""
+    mask = pairs.select(where.alias("w"))["w"].to_numpy()
+    cp = np.zeros(pairs.height, dtype=np.float64)
+    if mask.any():
+        cp[mask] = _with_cp(pairs.filter(pl.Series(mask)), tok)["cp"].to_numpy()
+    return pairs.with_columns(pl.Series("cp", cp))
+
+
+def _with_cp(pairs: pl.DataFrame, tok: _Tokens) -> pl.DataFrame:
+    """``pairs`` (with ``b_cp_id`` / ``m_cp_id`` / ``*_cp_account``) with the counterparty
+    score ``cp`` (:func:`_counterparty_score`) and the token lists it reads."""
+    out = pairs.with_columns(
+        tok.get("b", pairs["b_cp_id"]).alias("b_cp_tokens"),
+        tok.get("m", pairs["m_cp_id"]).alias("m_cp_tokens"),
+    )
+    return out.with_columns(_counterparty_score().alias("cp"))
 
 
 def _positions(index: pl.Series, wanted: pl.Series) -> pl.Series:
@@ -403,6 +479,15 @@ def _positions(index: pl.Series, wanted: pl.Series) -> pl.Series:
     if (pos < 0).any():
         raise ReconcileError("reconcile: a candidate names a row no longer open (a bug)")
     return pl.Series(pos)
+
+
+def _drop_taken(frame: pl.DataFrame, key: str, taken: pl.Series) -> pl.DataFrame:
+    """``frame`` without the rows whose ``key`` is in ``taken`` (every one of them a row of
+    ``frame``), order kept: a mask by position (:func:`_positions`) instead of an anti join
+    that hashes the key and gathers every wide column."""
+    keep = np.ones(frame.height, dtype=bool)
+    keep[_positions(frame[key], taken).to_numpy()] = False
+    return frame.filter(pl.Series(keep))
 
 
 def _attach(
@@ -504,7 +589,9 @@ _EMPTY_PAIRS = pl.Schema({"_b": pl.UInt32, "_m": pl.UInt32})
 # --- passes -------------------------------------------------------------------------------
 
 
-def _exact_id(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
+def _exact_id(
+    bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig, tok: _Tokens
+) -> pl.DataFrame:
     ids = pl.concat(
         [
             bank.select("_b", "company_id", pl.col("source_id").alias("id")),
@@ -515,7 +602,8 @@ def _exact_id(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.
         pl.col("id").is_not_null() & (pl.col("id") != "")
     )
     pairs = ids.join(m_ids, on=["company_id", "id"]).select("_b", "_m")
-    c = _pair_frame(pairs, bank, mov)
+    # the score is the day distance: no counterparty score needed
+    c = _pair_frame(pairs, bank, mov, tok, with_cp=False)
     # an id is decisive on its own, but never across currencies or directions
     c = c.filter(
         (pl.col("b_currency") == pl.col("m_currency"))
@@ -546,17 +634,24 @@ def _token_rows(
     end-to-end ids; words without digits are not references. With ``among``
     (``company_id``, ``token``: the other side's tokens) only those tokens are kept, which
     makes the checks on the token itself unnecessary."""
-    # only runs with a digit are extracted (a word is never a reference), then upper-cased
-    found = text.fill_null("").str.extract_all(_DIGIT_TOKEN).alias("token")
+    # only runs with a digit are extracted (a word is never a reference), then upper-cased;
+    # a text without a digit has none, and is not scanned by the token regex at all
     tok = pl.col("token")
     rows = (
         frame.lazy()
-        .select(key, "company_id", found)
+        .select(key, "company_id", text.alias("token"))
+        .filter(tok.str.contains(r"[0-9]"))
+        .with_columns(tok.str.extract_all(_DIGIT_TOKEN))
         .explode("token")
         .drop_nulls("token")
-        .with_columns(tok.str.to_uppercase().str.replace_all(r"[-_]", ""))
+        .with_columns(
+            tok.str.to_uppercase()
+            .str.replace_all("-", "", literal=True)
+            .str.replace_all("_", "", literal=True)
+        )
     )
     if among is not None:
+        # before the de-duplication: most tokens of one side name nothing on the other
         rows = rows.join(among.lazy(), on=["company_id", "token"], how="semi")
     else:
         rows = rows.filter(
@@ -569,7 +664,12 @@ def _token_rows(
 
 
 def _reference(
-    bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig, *, ambiguous_only: bool = False
+    bank: pl.DataFrame,
+    mov: pl.DataFrame,
+    config: ReconConfig,
+    tok: _Tokens,
+    *,
+    ambiguous_only: bool = False,
 ) -> pl.DataFrame:
     """Pass 2 candidates; with ``ambiguous_only`` the pairs of tokens naming several lines
     or movements instead (suggestions only)."""
@@ -588,11 +688,17 @@ def _reference(
         "_b", "_m", "token", "n_b", "n_m"
     )
     window = (config.reference_window_min_days, config.reference_window_max_days)
-    c = _pair_frame(pairs, bank, mov, window)
+    c = _pair_frame(pairs, bank, mov, tok, window, with_cp=False)
     c = c.filter(pl.col("b_currency") == pl.col("m_currency")).with_columns(
-        _difference_kind(config).alias("kind"), _rank_score(True).alias("score")
+        _difference_kind(config).alias("kind")
     )
     c = c.filter(pl.col("kind").is_not_null())
+    # the score only ranks candidates sharing a line or movement (ambiguous pairs are never
+    # ranked): the counterparty score is paid for those only, 0 elsewhere
+    shared = (
+        pl.lit(False) if ambiguous_only else (pl.len().over("_b") > 1) | (pl.len().over("_m") > 1)
+    )
+    c = _with_cp_where(c, shared, tok).with_columns(_rank_score(True).alias("score"))
     conf = pl.when(pl.col("kind") == "none").then(config.confidence_reference)
     detail = pl.format("reference token {}", pl.col("token"))
     if ambiguous_only:
@@ -605,7 +711,9 @@ def _reference(
     return _finish(c, conf.otherwise(config.confidence_reference - 0.1), detail)
 
 
-def _amount_date(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
+def _amount_date(
+    bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig, tok: _Tokens
+) -> pl.DataFrame:
     keys = ["company_id", "currency", "amount"]
     # the window is applied on the join's output right away: repeated amounts make this
     # join several times larger than what survives it
@@ -619,39 +727,60 @@ def _amount_date(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> 
         .select("_b", "_m")
         .collect()
     )
-    c = _pair_frame(pairs, bank, mov, unique=False)
+    c = _pair_frame(pairs, bank, mov, tok, unique=False)
     c = c.with_columns(pl.lit("none").alias("kind"), _rank_score(False).alias("score"))
     conf = config.confidence_amount_date - 0.01 * pl.col("days").abs() + 0.05 * pl.col("cp")
     return _finish(c, conf)
 
 
-def _window_pairs(bank: pl.DataFrame, mov: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+def _window_pairs(
+    bank: pl.DataFrame, mov: pl.DataFrame, lo: int, hi: int, *, band: tuple[int, int] | None = None
+) -> pl.DataFrame:
     """``(_b, _m)`` of the same company, currency and direction with ``bank date - ledger
-    date`` in ``lo..hi`` days."""
+    date`` in ``lo..hi`` days; with ``band`` (``bps``, ``fixed``) only pairs whose amounts
+    differ by at most ``bps`` basis points of the ledger amount plus ``fixed`` minor units
+    (a bound no narrower than the caller's own amount test, which still runs)."""
     # join on the ledger date each bank line could pair with (window days exploded), so the
     # join stays an equi-join instead of company x company
-    b = bank.select(
-        "_b",
-        "company_id",
-        "currency",
-        (pl.col("amount") > 0).alias("inflow"),
-        pl.date_ranges(
-            pl.col("date") - pl.duration(days=hi), pl.col("date") - pl.duration(days=lo)
-        ).alias("m_day"),
-    ).explode("m_day")
-    m = mov.select(
+    b = (
+        bank.lazy()
+        .select(
+            "_b",
+            "company_id",
+            "currency",
+            (pl.col("amount") > 0).alias("inflow"),
+            pl.col("amount").alias("b_amount"),
+            pl.date_ranges(
+                pl.col("date") - pl.duration(days=hi), pl.col("date") - pl.duration(days=lo)
+            ).alias("m_day"),
+        )
+        .explode("m_day")
+    )
+    m = mov.lazy().select(
         "_m", "company_id", "currency", (pl.col("amount") > 0).alias("inflow"),
-        pl.col("date").alias("m_day"),
+        pl.col("amount").alias("m_amount"), pl.col("date").alias("m_day"),
     )  # fmt: skip
-    return b.join(m, on=["company_id", "currency", "inflow", "m_day"]).select("_b", "_m")
+    pairs = b.join(m, on=["company_id", "currency", "inflow", "m_day"])
+    if band is not None:
+        # filtered inside the join (lazy): most window pairs are far apart in amount
+        bps, fixed = band
+        diff = (pl.col("m_amount") - pl.col("b_amount")).abs()
+        pairs = pairs.filter(diff * 10_000 <= bps * pl.col("m_amount").abs() + fixed * 10_000)
+    return pairs.select("_b", "_m").collect()
 
 
-def _tolerance(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
-    pairs = _window_pairs(bank, mov, config.window_min_days, config.window_max_days)
-    c = _pair_frame(pairs, bank, mov, unique=False)
-    c = c.with_columns(_difference_kind(config).alias("kind"), _rank_score(True).alias("score"))
+def _tolerance(
+    bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig, tok: _Tokens
+) -> pl.DataFrame:
+    # no tolerance is wider than the larger rate plus the fixed fee part
+    band = (max(config.fee_rate_bps, config.fx_rate_bps, 0), max(config.fee_fixed_minor, 0))
+    pairs = _window_pairs(bank, mov, config.window_min_days, config.window_max_days, band=band)
     settlement = pl.col("m_document_type").is_in(list(config.fee_document_types))
-    c = c.filter((pl.col("kind") == "fx") | ((pl.col("kind") == "fee") & settlement))
+    agrees = (pl.col("kind") == "fx") | ((pl.col("kind") == "fee") & settlement)
+    # most window pairs differ in amount far beyond any tolerance: dropped before scoring
+    c = _pair_frame(pairs, bank, mov, tok, unique=False, kind=_difference_kind(config), keep=agrees)
+    c = c.with_columns(_difference_kind(config).alias("kind"), _rank_score(True).alias("score"))
+    c = c.filter(agrees)
     rel = pl.col("amount_difference").abs() / pl.col("m_amount").abs()
     conf = (
         config.confidence_tolerance - 2.0 * rel - 0.01 * pl.col("days").abs() + 0.05 * pl.col("cp")
@@ -675,7 +804,9 @@ def _with_name_key(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.join(names, on="cp_who", how="left", nulls_equal=True)
 
 
-def _counterparty(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) -> pl.DataFrame:
+def _counterparty(
+    bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig, tok: _Tokens
+) -> pl.DataFrame:
     """Pass 5: the same party by account number (tier 0) or name (tier 1), amounts agreeing
     as in pass 4, in the counterparty window; ranked by tier, amount difference, name
     score, then date distance."""
@@ -683,7 +814,11 @@ def _counterparty(bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig) ->
         _with_name_key(bank), _with_name_key(mov), threshold=config.name_threshold
     )
     window = (config.counterparty_window_min_days, config.counterparty_window_max_days)
-    c = _pair_frame(pairs, bank, mov, window)
+    agrees = pl.col("kind").is_not_null() & _amount_agrees(config)
+    # ranked by tier, amounts, name score and days: no counterparty score needed
+    c = _pair_frame(
+        pairs, bank, mov, tok, window, kind=_difference_kind(config), keep=agrees, with_cp=False
+    )
     c = c.filter(pl.col("b_currency") == pl.col("m_currency")).with_columns(
         _difference_kind(config).alias("kind")
     )
@@ -754,7 +889,9 @@ def _drop_name_ties(cands: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _subset_blocks(c: pl.DataFrame, anchor: str, item: str, config: ReconConfig) -> pl.DataFrame:
+def _subset_blocks(
+    c: pl.DataFrame, anchor: str, item: str, config: ReconConfig, tok: _Tokens
+) -> pl.DataFrame:
     """Blocks (``BLOCK_SCHEMA``) of one side: each ``anchor`` row with the ``item`` rows
     smaller in size (same direction) in its window; blocks of fewer than two items or
     whose items cannot reach the anchor's amount are dropped; a block over the cap keeps
@@ -765,7 +902,8 @@ def _subset_blocks(c: pl.DataFrame, anchor: str, item: str, config: ReconConfig)
         pl.len().over(anchor).alias("n"),
         pl.col(f"{i}_amount").sum().over(anchor).alias("total"),
     ).filter((pl.col("n") >= 2) & (pl.col("total").abs() >= pl.col(f"{a}_amount").abs()))
-    ranked = part.with_columns(
+    # the counterparty score only ranks the items of the blocks that remain
+    ranked = _with_cp(part, tok).with_columns(
         pl.struct((-pl.col("cp")).alias("cp"), "value_days", item)
         .rank("ordinal")
         .over(anchor)
@@ -788,17 +926,18 @@ def _subset_sum(
     bank: pl.DataFrame,
     mov: pl.DataFrame,
     config: ReconConfig,
+    tok: _Tokens,
     b_ids: pl.DataFrame,
     m_ids: pl.DataFrame,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Pass 6 on the leftovers: accepted groups (rows ``_b``, ``_m``, match columns) and the
     groups for suggestions (rows with ids, score and reason)."""
     pairs = _window_pairs(bank, mov, config.subset_window_min_days, config.subset_window_max_days)
-    c = _pair_frame(pairs, bank, mov, unique=False)
+    c = _pair_frame(pairs, bank, mov, tok, unique=False, with_cp=False)
     found = []
     for match_type, anchor, item in (("1:n", "_b", "_m"), ("n:1", "_m", "_b")):
         sol = search_blocks(
-            _subset_blocks(c, anchor, item, config),
+            _subset_blocks(c, anchor, item, config, tok),
             max_solutions=config.subset_max_alternatives,
             budget_ms=config.subset_time_budget_ms,
         )
@@ -938,12 +1077,24 @@ def _resolve(cands: pl.DataFrame, max_rounds: int) -> pl.DataFrame:
     movements so that runners-up can become best. Pairs still tied after ``max_rounds``
     rounds stay unmatched.
     """
-    won: list[pl.DataFrame] = []
+    # the rounds run on (row, _b, _m, score) only; the winners' rows are gathered once
+    work = cands.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"), "_b", "_m", "score")
+    won: list[pl.Series] = []
+    if max_rounds > 0 and not work.is_empty():
+        # a pair alone on both its line and its movement wins the first round whatever its
+        # score (unless null: never best), and touches no other pair: taken here, so the
+        # rounds rank the rest only
+        alone = (
+            (pl.len().over("_b") == 1) & (pl.len().over("_m") == 1) & pl.col("score").is_not_null()
+        )
+        mask = work.select(alone.alias("a"))["a"]
+        won.append(work.filter(mask)["_i"])
+        work = work.filter(~mask)
     for _ in range(max_rounds):
-        if cands.is_empty():
+        if work.is_empty():
             break
         s = pl.col("score")
-        ranked = cands.with_columns(
+        ranked = work.with_columns(
             (s == s.min().over("_b")).alias("best_b"), (s == s.min().over("_m")).alias("best_m")
         ).with_columns(
             pl.col("best_b").sum().over("_b").alias("n_b"),
@@ -951,16 +1102,26 @@ def _resolve(cands: pl.DataFrame, max_rounds: int) -> pl.DataFrame:
         )
         take = ranked.filter(
             pl.col("best_b") & pl.col("best_m") & (pl.col("n_b") == 1) & (pl.col("n_m") == 1)
-        ).select(cands.columns)
+        )
         if take.is_empty():
             break
-        won.append(take)
-        cands = cands.join(take.select("_b"), on="_b", how="anti").join(
-            take.select("_m"), on="_m", how="anti"
-        )
-    if not won:
+        won.append(take["_i"])
+        gone = _among(work["_b"], take["_b"]) | _among(work["_m"], take["_m"])
+        work = work.filter(~gone)
+    taken = pl.concat(won) if won else pl.Series("_i", [], pl.UInt32)
+    if taken.is_empty():
         return cands.clear()
-    return pl.concat(won)
+    return cands.select(pl.all().gather(taken))
+
+
+def _among(values: pl.Series, taken: pl.Series) -> pl.Series:
+    """Whether each of ``values`` (row indexes) is in ``taken``: a lookup table as long as
+    the largest index, no hashing."""
+    v = values.to_numpy()
+    t = taken.to_numpy()
+    table = np.zeros(int(max(v.max(), t.max())) + 1, dtype=bool)
+    table[t] = True
+    return pl.Series(table[v])
 
 
 def _one_to_one(won: pl.DataFrame, rule: str) -> pl.DataFrame:
@@ -976,13 +1137,12 @@ def _one_to_one(won: pl.DataFrame, rule: str) -> pl.DataFrame:
     )
 
 
-def _ids(bank_in: pl.DataFrame, mov_in: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _ids(booked_in: pl.DataFrame, mov_in: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``_b`` -> ``company_id``, ``bank_line_id`` and ``_m`` -> ``movement_id`` (the row
-    indexes :func:`_prepare_bank` / :func:`_prepare_movements` give)."""
-    b = (
-        bank_in.filter(pl.col("status") == "booked")
-        .with_row_index("_b")
-        .select("_b", "company_id", pl.col("line_id").alias("bank_line_id"))
+    indexes :func:`_prepare_bank` / :func:`_prepare_movements` give); ``booked_in`` holds
+    the booked lines only."""
+    b = booked_in.with_row_index("_b").select(
+        "_b", "company_id", pl.col("line_id").alias("bank_line_id")
     )
     m = mov_in.with_row_index("_m").select("_m", "movement_id")
     return b, m

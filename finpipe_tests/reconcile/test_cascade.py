@@ -309,6 +309,61 @@ def test_a_line_matched_by_id_is_not_reused_by_amount():
     assert r.unmatched_movements["movement_id"].to_list() == ["m2"]
 
 
+def test_passes_in_sequence_keep_ids_around_pending_lines_and_far_amounts():
+    # pending lines between booked ones, each booked line taken by a different pass, and a
+    # window full of amounts far from any tolerance: row positions must stay right after
+    # every pass narrows the open lines and movements
+    b = bank(
+        {"id": "p0", "amount": 4200, "status": "pending"},
+        {"id": "b1", "amount": 4200, "day": 1},
+        {"id": "p1", "amount": 9715, "day": 1, "status": "pending"},
+        {"id": "b2", "amount": 5000, "day": 20, "reference": "INV-1042"},
+        {"id": "b3", "amount": 9715, "day": 1, "description": "SQUARE TRANSFER"},
+        {"id": "b4", "amount": -300, "day": 2, "description": "NO DIGITS HERE"},
+        {"id": "b5", "amount": 777, "day": 3},
+    )
+    m = movements(
+        {"id": "m1", "amount": 4200, "day": 9, "external_id": "src-b1"},
+        {"id": "m2", "amount": 5000, "document_number": "INV-1042"},
+        {"id": "m3", "amount": 10000, "document_type": "deposit"},
+        {"id": "m4", "amount": -300, "day": 1},
+        *({"id": f"far{i}", "amount": 20000 + 5000 * i, "day": i % 5} for i in range(6)),
+    )
+    r = reconcile(b, m)
+    assert pairs(r) == {
+        ("b1", "m1", "exact_id"),
+        ("b2", "m2", "reference"),
+        ("b4", "m4", "amount_date"),
+        ("b3", "m3", "tolerance"),
+    }
+    assert r.unmatched_bank_lines["line_id"].to_list() == ["b5"]
+    assert r.unmatched_movements["movement_id"].to_list() == [f"far{i}" for i in range(6)]
+
+
+def test_counterparty_breaks_a_tie_between_two_reference_candidates():
+    # one line naming two invoices, each token naming one movement: the two candidates tie
+    # on amount and days, the counterparty decides (scored for shared candidates only)
+    b = bank(
+        {"id": "b1", "amount": 5000, "day": 1, "description": "ACME LTD INV-1001 INV-1002"},
+        {"id": "b2", "amount": 800, "day": 1, "description": "SOLO INV-2001"},
+    )
+    m = movements(
+        {"id": "m1", "amount": 5000, "document_number": "INV-1001", "counterparty_name": "Acme"},
+        {"id": "m2", "amount": 5000, "document_number": "INV-1002", "counterparty_name": "Zeta"},
+        {"id": "m3", "amount": 800, "document_number": "INV-2001", "counterparty_name": "Solo"},
+    )
+    r = reconcile(b, m, ReconConfig(rules=("reference",)))
+    assert pairs(r) == {("b1", "m1", "reference"), ("b2", "m3", "reference")}
+
+
+def test_a_candidate_without_a_score_is_never_taken():
+    # no ledger date: the day distance (the exact-id score) is unknown, even for a lone pair
+    m = movements({"id": "m1", "amount": 4200, "external_id": "src-b1"})
+    m = m.with_columns(pl.lit(None, pl.Date).alias("date"))
+    r = reconcile(bank({"id": "b1", "amount": 4200, "day": 1}), m)
+    assert r.matches.is_empty()
+
+
 def test_companies_never_mix():
     b = bank({"id": "b1", "amount": 100, "company_id": "cmp_b"})
     m = movements({"id": "m1", "amount": 100})
