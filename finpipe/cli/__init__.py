@@ -11,6 +11,7 @@ from finpipe.cli.demo import demo
 from finpipe.cli.instance import instance, ui
 from finpipe.cli.sandbox import sandbox
 from finpipe.cli.warehouse import secret_key, secrets, warehouse
+from finpipe.cli.webhooks import webhooks
 from finpipe.cli.world import world
 from finpipe.errors import FinpipeError
 
@@ -31,6 +32,7 @@ cli.add_command(secret_key)
 cli.add_command(secrets)
 cli.add_command(connect)
 cli.add_command(sandbox)
+cli.add_command(webhooks)
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ Served under ``<sandbox>/aggregator`` with Plaid's own paths after it. Every cal
   :meth:`BankView.history` (a pending line is removed when its posted line arrives; the
   posted one names it in ``pending_transaction_id``).
 * ``/sandbox/item/reset_login``: the Item needs its user again (``ITEM_LOGIN_REQUIRED``).
+* ``/webhook_verification_key/get`` (``key_id``) -> ``key``: the public JWK of a webhook
+  signing key (:attr:`AggregatorSandbox.webhook_keys` signs the ``Plaid-Verification`` JWTs).
 
 Limits per Item, as Plaid publishes them for its Sandbox: ``/transactions/sync`` 50 a
 minute, ``/accounts/get`` 100, ``/item/get`` 40, ``/item/remove`` 100; a 429 carries Plaid's
@@ -57,6 +59,7 @@ from finpipe.sandbox.aggregator.render import (
     render_account,
     render_transaction,
 )
+from finpipe.sandbox.aggregator.webhooks import WebhookKeys
 from finpipe.sandbox.bank_view import BankView
 from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
 from finpipe.sandbox.provider import Limit, ProviderSandbox
@@ -185,6 +188,8 @@ class AggregatorSandbox(_EndpointMeter):
         self._state_lock = threading.Lock()
         # Pages /transactions/sync answered per Item (tests read the pace of a client).
         self.sync_pages: dict[str, int] = {}
+        # The EC P-256 keys signing this client's webhooks (Plaid-Verification JWTs).
+        self.webhook_keys = WebhookKeys()
 
     # ------------------------------------------------------------ base overrides
 
@@ -198,6 +203,7 @@ class AggregatorSandbox(_EndpointMeter):
             "/item/remove": self._item_remove,
             "/accounts/get": self._accounts_get,
             SYNC: self._transactions_sync,
+            "/webhook_verification_key/get": self._verification_key_get,
         }
         return [Route(path, handler, methods=["POST"]) for path, handler in table.items()]
 
@@ -417,6 +423,23 @@ class AggregatorSandbox(_EndpointMeter):
 
     async def _transactions_sync(self, request: Request) -> Response:
         return await self._item_call(request, SYNC, self._sync_page)
+
+    async def _verification_key_get(self, request: Request) -> Response:
+        """The public JWK of ``key_id`` (Plaid's webhook verification key endpoint)."""
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        key_id = body.get("key_id")
+        if not isinstance(key_id, str) or not key_id:
+            return errors.missing_fields(["key_id"])
+        jwk = self.webhook_keys.jwk(key_id)
+        if jwk is None:
+            return errors.error(
+                "INVALID_INPUT",
+                "INVALID_WEBHOOK_VERIFICATION_KEY_ID",
+                f"invalid key_id provided: {key_id[:64]!r}",
+            )
+        return errors.json_response({"key": jwk, "request_id": errors.request_id()})
 
     # ------------------------------------------------------- /transactions/sync
 

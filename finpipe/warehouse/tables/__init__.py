@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from finpipe.warehouse.schema import Table
-from finpipe.warehouse.tables import compliance, ledger, mapping, ops, raw, recon, world
+from finpipe.warehouse.tables import compliance, ledger, mapping, ops, raw, recon, webhooks, world
 
 ALL_TABLES: tuple[Table, ...] = (
     *ops.TABLES,
+    *webhooks.TABLES,
     *raw.TABLES,
     *world.TABLES,
     *ledger.TABLES,
