@@ -62,6 +62,8 @@ _NAME_STOPWORDS = [
 ]  # fmt: skip
 # a run of letters and digits joined by - or _ (INV-1042), containing at least one digit
 _DIGIT_TOKEN = r"(?:[A-Za-z0-9]+[-_])*[A-Za-z]*[0-9][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*"
+# a text that is a single such token from end to end (it has a digit: checked first)
+_WHOLE_TOKEN = r"^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$"
 # Separator-free score scale: one day of date distance outweighs any counterparty score.
 _CP_SCALE = 1000
 _DAY_SCALE = _CP_SCALE + 1
@@ -188,6 +190,10 @@ def reconcile(
             else cands
         )
         left_over.append(rest.with_columns(pl.lit(rule).alias("rule")))
+        if rule == "reference":
+            # no later pass reads the texts (the reference tokens are kept in ``tok``)
+            bank = bank.drop(_B_TEXTS)
+            mov = mov.drop(_M_TEXTS)
         if won.height:
             found.append(_one_to_one(won, rule))
             # later passes only see what this one left
@@ -228,8 +234,9 @@ def reconcile(
         else pl.DataFrame(schema={"_b": pl.UInt32, "_m": pl.UInt32})
     )
     counts = {rule: 0 for rule in RULES}
-    for rule, n in matches.group_by("rule").len().iter_rows():
-        counts[rule] = n
+    for f in found:
+        # each pass's frame carries its one rule: counted by height, no string grouping
+        counts[f["rule"][0]] += f.height
     suggestion_counts = {rule: 0 for rule in RULES}
     for rule, n in suggestions.group_by("rule").agg(pl.col("suggestion_id").n_unique()).iter_rows():
         suggestion_counts[rule] = n
@@ -301,6 +308,8 @@ class _Tokens:
     never need their tokens. Kept out of the frames, so narrowing them copies no lists."""
 
     def __init__(self, bank_names: pl.Series, mov_names: pl.Series) -> None:
+        # the reference pass's token rows (bank, movements), for its second call
+        self.refs: tuple[pl.DataFrame, pl.DataFrame] | None = None
         self._names = {"b": bank_names, "m": mov_names}
         self._slot = {k: np.full(len(v), -1, dtype=np.int64) for k, v in self._names.items()}
         self._table = {k: pl.Series("cp_tokens", [], pl.List(pl.UInt64)) for k in self._names}
@@ -336,7 +345,7 @@ def _prepare_bank(booked: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
         "reference",
         "description",
         who.alias("cp_who"),  # keyed in pass 5, on leftovers only
-        account_key(pl.col("counterparty_account")).alias("cp_account"),
+        _account_key(booked).alias("cp_account"),
     ).pipe(_with_tokens)
 
 
@@ -357,10 +366,19 @@ def _prepare_movements(mov: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
             "document_number",
             "reference",
             pl.col("counterparty_name").alias("cp_who"),
-            account_key(pl.col("counterparty_account")).alias("cp_account"),
+            _account_key(mov).alias("cp_account"),
         )
         .pipe(_with_tokens)
     )
+
+
+def _account_key(frame: pl.DataFrame) -> pl.Expr:
+    """:func:`account_key` of ``counterparty_account``; a column without any value (no
+    account numbers in the feed) is not scanned."""
+    accounts = frame["counterparty_account"]
+    if accounts.null_count() == accounts.len():
+        return pl.lit(None, pl.String)
+    return account_key(pl.col("counterparty_account"))
 
 
 def _with_tokens(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
@@ -385,6 +403,9 @@ def _with_tokens(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
 
 
 _LIGHT = ("company_id", "bank_account_id", "date")
+# read by passes 1-2 only
+_B_TEXTS = ("source_id", "reference", "description")
+_M_TEXTS = ("external_id", "document_number", "reference")
 _B_WIDE = ("value_date", "amount", "currency", "cp_id", "cp_account")
 _M_WIDE = ("amount", "currency", "document_type", "foreign", "cp_id", "cp_account")
 
@@ -414,11 +435,8 @@ def _pair_frame(
     token lists) and the counterparty score are only paid for pairs that survive.
     """
     extra = [c for c in pairs.columns if c not in ("_b", "_m")]
-    if extra:
-        # caller's per-pair columns (a token, name scores): one row per pair kept, carried
-        keys = pairs.unique(["_b", "_m"], keep="first")
-    else:
-        keys = pairs.unique() if unique else pairs
+    # with the caller's per-pair columns (a token, name scores) one row per pair is kept, carried
+    keys = _first_per_pair(pairs) if extra or unique else pairs
     out = _attach(keys, bank, mov, _LIGHT, _LIGHT)
     out = out.filter(
         (pl.col("b_company_id") == pl.col("m_company_id"))
@@ -445,8 +463,19 @@ def _pair_frame(
     out = out.with_columns(
         (pl.col("b_value_date") - pl.col("m_date")).dt.total_days().abs().alias("value_days"),
         (pl.col("m_amount") - pl.col("b_amount")).alias("amount_difference"),
-    )
+    ).drop("_bp", "_mp")
     return _with_cp(out, tok) if with_cp else out
+
+
+def _first_per_pair(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The first row of each distinct ``(_b, _m)`` of ``pairs``, in their order: the pair
+    packed into one integer, de-duplicated by one numpy sort (no hashing of the caller's
+    other columns); ``pairs`` itself when no pair repeats."""
+    packed = (pairs["_b"].to_numpy().astype(np.uint64) << np.uint64(32)) | pairs["_m"].to_numpy()
+    _, first = np.unique(packed, return_index=True)
+    if len(first) == len(packed):
+        return pairs
+    return pairs[pl.Series(np.sort(first))]
 
 
 def _with_cp_where(pairs: pl.DataFrame, where: pl.Expr, tok: _Tokens) -> pl.DataFrame:
@@ -461,12 +490,23 @@ def _with_cp_where(pairs: pl.DataFrame, where: pl.Expr, tok: _Tokens) -> pl.Data
 
 def _with_cp(pairs: pl.DataFrame, tok: _Tokens) -> pl.DataFrame:
     """``pairs`` (with ``b_cp_id`` / ``m_cp_id`` / ``*_cp_account``) with the counterparty
-    score ``cp`` (:func:`_counterparty_score`) and the token lists it reads."""
-    out = pairs.with_columns(
-        tok.get("b", pairs["b_cp_id"]).alias("b_cp_tokens"),
-        tok.get("m", pairs["m_cp_id"]).alias("m_cp_tokens"),
+    score ``cp`` (:func:`_counterparty_score`). The token overlap depends on the two names
+    only: it is computed once per distinct (bank name, movement name), far fewer than the
+    pairs (names repeat), and gathered back."""
+    b_id = pairs["b_cp_id"].to_numpy().astype(np.uint64)
+    m_id = pairs["m_cp_id"].to_numpy().astype(np.uint64)
+    names, inverse = np.unique((b_id << np.uint64(32)) | m_id, return_inverse=True)
+    tokens = pl.DataFrame(
+        {
+            "b_cp_tokens": tok.get("b", pl.Series((names >> np.uint64(32)).astype(np.uint32))),
+            "m_cp_tokens": tok.get(
+                "m", pl.Series((names & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+            ),
+        }
     )
-    return out.with_columns(_counterparty_score().alias("cp"))
+    overlap = tokens.select(_token_overlap().alias("o"))["o"].to_numpy()
+    out = pairs.with_columns(pl.Series("_overlap", overlap[inverse.reshape(-1)], pl.Float64))
+    return out.with_columns(_counterparty_score(pl.col("_overlap")).alias("cp")).drop("_overlap")
 
 
 def _positions(index: pl.Series, wanted: pl.Series) -> pl.Series:
@@ -499,20 +539,34 @@ def _attach(
 ) -> pl.DataFrame:
     """``keys`` (``_b``, ``_m`` and more) with ``b_<col>`` / ``m_<col>`` looked up in
     ``bank`` / ``mov`` by position (:func:`_positions`): a gather, not a hash join over a
-    million-row side for every pass."""
-    b_pos = _positions(bank["_b"], keys["_b"])
-    m_pos = _positions(mov["_m"], keys["_m"])
+    million-row side for every pass. The positions are kept as ``_bp`` / ``_mp`` and
+    reused by the next call on the (filtered) result."""
+    if "_bp" in keys.columns:
+        # positions a previous call found, filtered along with the pairs
+        b_pos, m_pos = keys["_bp"], keys["_mp"]
+        new = []
+    else:
+        b_pos = _positions(bank["_b"], keys["_b"])
+        m_pos = _positions(mov["_m"], keys["_m"])
+        new = [b_pos.alias("_bp"), m_pos.alias("_mp")]
     return keys.with_columns(
+        *new,
         *[bank[c].gather(b_pos).alias(f"b_{c}") for c in b_cols],
         *[mov[c].gather(m_pos).alias(f"m_{c}") for c in m_cols],
     )
 
 
-def _counterparty_score() -> pl.Expr:
-    """1 for the same account or normalised name, else the token overlap coefficient."""
+def _token_overlap() -> pl.Expr:
+    """The overlap coefficient of ``b_cp_tokens`` and ``m_cp_tokens`` (0 when one is
+    empty)."""
     inter = pl.col("b_cp_tokens").list.set_intersection("m_cp_tokens").list.len()
     smaller = pl.min_horizontal(pl.col("b_cp_tokens").list.len(), pl.col("m_cp_tokens").list.len())
-    overlap = pl.when(smaller > 0).then(inter / smaller).otherwise(0.0)
+    return pl.when(smaller > 0).then(inter / smaller).otherwise(0.0)
+
+
+def _counterparty_score(overlap: pl.Expr) -> pl.Expr:
+    """1 for the same account or normalised name, else the token overlap coefficient
+    ``overlap`` (:func:`_token_overlap`)."""
     same_account = (
         pl.col("b_cp_account").is_not_null()
         & (pl.col("b_cp_account") != "")
@@ -592,16 +646,19 @@ _EMPTY_PAIRS = pl.Schema({"_b": pl.UInt32, "_m": pl.UInt32})
 def _exact_id(
     bank: pl.DataFrame, mov: pl.DataFrame, config: ReconConfig, tok: _Tokens
 ) -> pl.DataFrame:
+    # one lazy query: the id lists are never materialised on their own
     ids = pl.concat(
         [
-            bank.select("_b", "company_id", pl.col("source_id").alias("id")),
-            bank.select("_b", "company_id", pl.col("reference").alias("id")),
+            bank.lazy().select("_b", "company_id", pl.col("source_id").alias("id")),
+            bank.lazy().select("_b", "company_id", pl.col("reference").alias("id")),
         ]
     ).filter(pl.col("id").is_not_null() & (pl.col("id") != ""))
-    m_ids = mov.select("_m", "company_id", pl.col("external_id").alias("id")).filter(
-        pl.col("id").is_not_null() & (pl.col("id") != "")
+    m_ids = (
+        mov.lazy()
+        .select("_m", "company_id", pl.col("external_id").alias("id"))
+        .filter(pl.col("id").is_not_null() & (pl.col("id") != ""))
     )
-    pairs = ids.join(m_ids, on=["company_id", "id"]).select("_b", "_m")
+    pairs = ids.join(m_ids, on=["company_id", "id"]).select("_b", "_m").collect()
     # the score is the day distance: no counterparty score needed
     c = _pair_frame(pairs, bank, mov, tok, with_cp=False)
     # an id is decisive on its own, but never across currencies or directions
@@ -637,30 +694,50 @@ def _token_rows(
     # only runs with a digit are extracted (a word is never a reference), then upper-cased;
     # a text without a digit has none, and is not scanned by the token regex at all
     tok = pl.col("token")
+    normal = (
+        tok.str.to_uppercase()
+        .str.replace_all("-", "", literal=True)
+        .str.replace_all("_", "", literal=True)
+    )
+    texts = frame.lazy().select(key, "company_id", text.alias("token"))
+    texts = texts.filter(tok.str.contains(r"[0-9]"))
+    if among is not None:
+        # a text that is one token as a whole (a document number: INV-1042) is its own only
+        # match: no list, no explode, and no duplicate to remove (one row per key)
+        texts = texts.with_columns(tok.str.contains(_WHOLE_TOKEN).alias("_whole")).collect()
+        whole = texts["_whole"]
+        texts = texts.drop("_whole")
+        on = ["company_id", "token"]
+        # before the de-duplication: most tokens of one side name nothing on the other
+        lone = texts.filter(whole).lazy().with_columns(normal)
+        lone = lone.join(among.lazy(), on=on, how="semi").collect()
+        if whole.all():
+            return lone
+        parts = texts.filter(~whole).lazy().with_columns(tok.str.extract_all(_DIGIT_TOKEN))
+        parts = parts.explode("token").drop_nulls("token").with_columns(normal)
+        parts = parts.join(among.lazy(), on=on, how="semi").unique().collect()
+        return pl.concat([lone, parts])
     rows = (
-        frame.lazy()
-        .select(key, "company_id", text.alias("token"))
-        .filter(tok.str.contains(r"[0-9]"))
-        .with_columns(tok.str.extract_all(_DIGIT_TOKEN))
+        texts.with_columns(tok.str.extract_all(_DIGIT_TOKEN))
         .explode("token")
         .drop_nulls("token")
-        .with_columns(
-            tok.str.to_uppercase()
-            .str.replace_all("-", "", literal=True)
-            .str.replace_all("_", "", literal=True)
-        )
+        .with_columns(normal)
     )
-    if among is not None:
-        # before the de-duplication: most tokens of one side name nothing on the other
-        rows = rows.join(among.lazy(), on=["company_id", "token"], how="semi")
-    else:
-        rows = rows.filter(
-            (tok.str.len_chars() >= min_len)
-            & (tok.str.count_matches(r"[0-9]") >= 3)
-            # a bare number needs 4+ digits; a prefixed one (INV-104) 3+ are enough
-            & (tok.str.contains(r"[A-Z]") | (tok.str.len_chars() >= 4))
-        )
+    rows = rows.filter(
+        (tok.str.len_chars() >= min_len)
+        & (tok.str.count_matches(r"[0-9]") >= 3)
+        # a bare number needs 4+ digits; a prefixed one (INV-104) 3+ are enough
+        & (tok.str.contains(r"[A-Z]") | (tok.str.len_chars() >= 4))
+    )
     return rows.unique().collect()
+
+
+def _text(frame: pl.DataFrame, first: str, second: str) -> pl.Expr:
+    """``first`` and ``second`` joined by a space (nulls skipped); ``first`` as it is when
+    ``second`` holds no value at all (no string is copied)."""
+    if frame[second].null_count() == frame.height:
+        return pl.col(first)
+    return pl.concat_str([first, second], separator=" ", ignore_nulls=True)
 
 
 def _reference(
@@ -673,20 +750,31 @@ def _reference(
 ) -> pl.DataFrame:
     """Pass 2 candidates; with ``ambiguous_only`` the pairs of tokens naming several lines
     or movements instead (suggestions only)."""
-    n = config.min_token_length
-    b_text = pl.concat_str(["description", "reference"], separator=" ", ignore_nulls=True)
-    m_text = pl.concat_str(["document_number", "reference"], separator=" ", ignore_nulls=True)
-    bt = _token_rows(bank, "_b", b_text, n)
-    mt = _token_rows(mov, "_m", m_text, n, among=bt.select("company_id", "token").unique())
+    if tok.refs is None:
+        n = config.min_token_length
+        b_text = _text(bank, "description", "reference")
+        m_text = _text(mov, "document_number", "reference")
+        bt = _token_rows(bank, "_b", b_text, n)
+        mt = _token_rows(mov, "_m", m_text, n, among=bt.select("company_id", "token").unique())
+        # kept: a row's tokens depend on its own text only, so a later call (the leftovers'
+        # ambiguous tokens) narrows these instead of extracting again
+        tok.refs = (bt, mt)
+    else:
+        bt, mt = tok.refs
+        bt = bt.filter(_among(bt["_b"], bank["_b"])) if bt.height and bank.height else bt.clear()
+        mt = mt.filter(_among(mt["_m"], mov["_m"])) if mt.height and mov.height else mt.clear()
+        mt = mt.join(bt.select("company_id", "token"), on=["company_id", "token"], how="semi")
     # a token that names several lines or several movements is not evidence of either
     # (rows are distinct, so a count is a count of distinct lines / movements)
-    bt = bt.with_columns(pl.len().over("company_id", "token").alias("n_b"))
-    mt = mt.with_columns(pl.len().over("company_id", "token").alias("n_m"))
-    pairs = bt.join(mt, on=["company_id", "token"])
-    single = (pl.col("n_b") == 1) & (pl.col("n_m") == 1)
-    pairs = pairs.filter(~single if ambiguous_only else single).select(
-        "_b", "_m", "token", "n_b", "n_m"
-    )
+    on = ["company_id", "token"]
+    if ambiguous_only:
+        bt = bt.with_columns(pl.len().over(on).alias("n_b"))
+        mt = mt.with_columns(pl.len().over(on).alias("n_m"))
+        single = (pl.col("n_b") == 1) & (pl.col("n_m") == 1)
+        pairs = bt.join(mt, on=on).filter(~single).select("_b", "_m", "token", "n_b", "n_m")
+    else:
+        # a token's pairs are its lines x its movements: one pair <=> one line, one movement
+        pairs = bt.join(mt, on=on).filter(pl.len().over(on) == 1).select("_b", "_m", "token")
     window = (config.reference_window_min_days, config.reference_window_max_days)
     c = _pair_frame(pairs, bank, mov, tok, window, with_cp=False)
     c = c.filter(pl.col("b_currency") == pl.col("m_currency")).with_columns(
@@ -718,12 +806,22 @@ def _amount_date(
     # the window is applied on the join's output right away: repeated amounts make this
     # join several times larger than what survives it
     days = (pl.col("date") - pl.col("m_date")).dt.total_days()
-    # lazy, so the filter runs inside the join instead of on its materialised output
+    # lazy, so the filter runs inside the join instead of on its materialised output; the
+    # dates are cut into blocks as long as the window, so a movement's block is one of the
+    # (at most two) blocks a bank line's window touches: joined on the block too, a line
+    # meets the movements of its amount around its date only, not those of every date
+    lo, hi = config.window_min_days, config.window_max_days
     pairs = (
         bank.lazy()
-        .select("_b", *keys, "date")
-        .join(mov.lazy().select("_m", *keys, pl.col("date").alias("m_date")), on=keys)
-        .filter(days.is_between(config.window_min_days, config.window_max_days))
+        .select("_b", *keys, "date", _date_blocks(lo, hi).alias("_w"))
+        .explode("_w")
+        .join(
+            mov.lazy().select(
+                "_m", *keys, pl.col("date").alias("m_date"), _date_block(lo, hi).alias("_w")
+            ),
+            on=[*keys, "_w"],
+        )
+        .filter(days.is_between(lo, hi))
         .select("_b", "_m")
         .collect()
     )
@@ -733,6 +831,19 @@ def _amount_date(
     return _finish(c, conf)
 
 
+def _date_block(lo: int, hi: int) -> pl.Expr:
+    """The block of ``date``: days cut into blocks as long as the window ``lo..hi``."""
+    return pl.col("date").cast(pl.Int64) // max(hi - lo + 1, 1)
+
+
+def _date_blocks(lo: int, hi: int) -> pl.Expr:
+    """The blocks (:func:`_date_block`) of the ledger dates a bank line dated ``date`` may
+    pair with (``date - hi .. date - lo``): one or two. Any non-decreasing block function
+    keeps every pair of the window, so joining on the block loses none."""
+    day, width = pl.col("date").cast(pl.Int64), max(hi - lo + 1, 1)
+    return pl.int_ranges((day - hi) // width, (day - lo) // width + 1, dtype=pl.Int64)
+
+
 def _window_pairs(
     bank: pl.DataFrame, mov: pl.DataFrame, lo: int, hi: int, *, band: tuple[int, int] | None = None
 ) -> pl.DataFrame:
@@ -740,8 +851,8 @@ def _window_pairs(
     date`` in ``lo..hi`` days; with ``band`` (``bps``, ``fixed``) only pairs whose amounts
     differ by at most ``bps`` basis points of the ledger amount plus ``fixed`` minor units
     (a bound no narrower than the caller's own amount test, which still runs)."""
-    # join on the ledger date each bank line could pair with (window days exploded), so the
-    # join stays an equi-join instead of company x company
+    # an equi-join instead of company x company: on the date blocks of the window (see
+    # _amount_date: a bank line meets the movements of at most two blocks), then the window
     b = (
         bank.lazy()
         .select(
@@ -750,17 +861,18 @@ def _window_pairs(
             "currency",
             (pl.col("amount") > 0).alias("inflow"),
             pl.col("amount").alias("b_amount"),
-            pl.date_ranges(
-                pl.col("date") - pl.duration(days=hi), pl.col("date") - pl.duration(days=lo)
-            ).alias("m_day"),
+            "date",
+            _date_blocks(lo, hi).alias("_w"),
         )
-        .explode("m_day")
+        .explode("_w")
     )
     m = mov.lazy().select(
         "_m", "company_id", "currency", (pl.col("amount") > 0).alias("inflow"),
-        pl.col("amount").alias("m_amount"), pl.col("date").alias("m_day"),
+        pl.col("amount").alias("m_amount"), pl.col("date").alias("m_date"),
+        _date_block(lo, hi).alias("_w"),
     )  # fmt: skip
-    pairs = b.join(m, on=["company_id", "currency", "inflow", "m_day"])
+    pairs = b.join(m, on=["company_id", "currency", "inflow", "_w"])
+    pairs = pairs.filter((pl.col("date") - pl.col("m_date")).dt.total_days().is_between(lo, hi))
     if band is not None:
         # filtered inside the join (lazy): most window pairs are far apart in amount
         bps, fixed = band
@@ -1084,10 +1196,11 @@ def _resolve(cands: pl.DataFrame, max_rounds: int) -> pl.DataFrame:
         # a pair alone on both its line and its movement wins the first round whatever its
         # score (unless null: never best), and touches no other pair: taken here, so the
         # rounds rank the rest only
-        alone = (
-            (pl.len().over("_b") == 1) & (pl.len().over("_m") == 1) & pl.col("score").is_not_null()
-        )
-        mask = work.select(alone.alias("a"))["a"]
+        # counted by bincount over the row indexes: no hash grouping
+        b = work["_b"].to_numpy()
+        m = work["_m"].to_numpy()
+        alone = (np.bincount(b)[b] == 1) & (np.bincount(m)[m] == 1)
+        mask = pl.Series(alone & work["score"].is_not_null().to_numpy())
         won.append(work.filter(mask)["_i"])
         work = work.filter(~mask)
     for _ in range(max_rounds):
@@ -1154,7 +1267,10 @@ def _match_rows(
     """``MATCH_SCHEMA`` rows of the passes' winners, in bank-line input order."""
     if not found:
         return pl.DataFrame(schema=MATCH_SCHEMA)
-    won = pl.concat(found, how="vertical_relaxed").sort("_b", "_m")
+    won = pl.concat(found, how="vertical_relaxed")
+    # sorted by (_b, _m) packed into one integer (the pairs are distinct): one numpy argsort
+    packed = (won["_b"].to_numpy().astype(np.uint64) << np.uint64(32)) | won["_m"].to_numpy()
+    won = won[pl.Series(np.argsort(packed))]
     # _b / _m are row positions of b_ids / m_ids (see _ids): a gather, not a join
     out = won.with_columns(
         b_ids["company_id"].gather(won["_b"]).alias("company_id"),
@@ -1165,18 +1281,23 @@ def _match_rows(
         [pl.lit("rm"), pl.col("rule"), pl.col("bank_line_id"), pl.col("movement_id")],
         separator=":",
     )
-    return out.select(
-        "company_id",
-        match_id.alias("match_id"),
-        pl.coalesce("group_id", match_id).alias("group_id"),
-        "bank_line_id",
-        "movement_id",
-        "rule",
-        "match_type",
-        "confidence",
-        "amount_difference",
-        "difference_kind",
-    ).cast(dict(MATCH_SCHEMA))
+    # built once (as a column), then read twice
+    return (
+        out.with_columns(match_id.alias("match_id"))
+        .select(
+            "company_id",
+            "match_id",
+            pl.coalesce("group_id", "match_id").alias("group_id"),
+            "bank_line_id",
+            "movement_id",
+            "rule",
+            "match_type",
+            "confidence",
+            "amount_difference",
+            "difference_kind",
+        )
+        .cast(dict(MATCH_SCHEMA))
+    )
 
 
 def _unmatched(frame: pl.DataFrame, taken: pl.Series) -> pl.DataFrame:
