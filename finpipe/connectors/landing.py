@@ -32,6 +32,19 @@ def read_cursor(warehouse: Warehouse, key: CursorKey) -> str | None:
     return None if rows.is_empty() else str(rows.item(0, "cursor"))
 
 
+def reset_cursors(warehouse: Warehouse, company_id: str, provider: str) -> int:
+    """Forget every committed cursor of ``provider`` for ``company_id`` so the next sync
+    reads everything again (a full refresh: catches changes no webhook or incremental
+    query reported). Landing upserts by key, so nothing is duplicated. Returns how many
+    cursors were dropped."""
+    where = "company_id = %s AND provider = %s"
+    count = warehouse.read(SYNC_CURSORS, where=where, params=[company_id, provider]).height
+    warehouse.execute(
+        f"DELETE FROM {SYNC_CURSORS.qualified_name} WHERE {where}", [company_id, provider]
+    )
+    return count
+
+
 def landing_frame(
     table: Table,
     company_id: str,

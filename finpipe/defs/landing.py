@@ -12,6 +12,7 @@ import polars as pl
 
 from finpipe.config import load_settings
 from finpipe.connectors.errors import NeedsReauth
+from finpipe.connectors.landing import reset_cursors
 from finpipe.connectors.oauth import TokenManager, TokenStore
 from finpipe.connectors.providers import AccountingProvider
 from finpipe.connectors.report import SyncReport
@@ -26,6 +27,8 @@ from finpipe.warehouse import Table, Warehouse
 from finpipe.warehouse.tables.ops import CONNECTIONS
 
 CONNECTIONS_KEY = dg.AssetKey(["ops", "connections"])
+# A run tagged with this reads every accounting entity again instead of since the cursor.
+FULL_REFRESH_TAG = "finpipe/full_refresh"
 
 
 class LandingSource(Protocol):
@@ -75,6 +78,12 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                 tokens = TokenManager(
                     app, TokenStore(wh, SecretBox.from_settings(settings)), company_id
                 )
+                if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+                    dropped = reset_cursors(wh, company_id, provider.name)
+                    context.log.info(
+                        f"full refresh of {provider.name} for {company_id}: "
+                        f"{dropped} cursor(s) dropped, every entity is read again"
+                    )
                 try:
                     report = provider.sync(wh, tokens, company_id, external_ids, api_base)
                     # The source's own trial balance, which the books are held to.
