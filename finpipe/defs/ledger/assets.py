@@ -22,6 +22,8 @@ RAW_BANK_KEYS = [
 def _spec(key: dg.AssetKey, table) -> dg.AssetSpec:
     return dg.AssetSpec(
         key,
+        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
+        automation_condition=dg.AutomationCondition.eager(),
         description=table.doc,
         group_name="ledger",
         kinds={"polars", "duckdb", "postgres"},

@@ -55,6 +55,8 @@ def _spec(name: str) -> dg.AssetSpec:
     table = TABLES[name]
     return dg.AssetSpec(
         KEYS[name],
+        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
+        automation_condition=dg.AutomationCondition.eager(),
         description=table.doc,
         group_name="ledger",
         kinds={"polars", "duckdb", "postgres"},
@@ -93,6 +95,8 @@ def _conflicts_spec() -> dg.AssetSpec:
     # A function, not a module-level spec: the defs loader would take that for an asset.
     return dg.AssetSpec(
         CONFLICTS_KEY,
+        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
+        automation_condition=dg.AutomationCondition.eager(),
         description=CONFLICTS.doc,
         group_name="ledger",
         kinds={"polars", "duckdb", "postgres"},

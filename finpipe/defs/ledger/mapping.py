@@ -50,6 +50,7 @@ def standard_accounts(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 @dg.asset(
     key=ACCOUNT_MAP_KEY,
+    automation_condition=dg.AutomationCondition.eager(),
     group_name="ledger",
     kinds={"polars", "duckdb", "postgres"},
     deps=[*SOURCES, STANDARD_ACCOUNTS_KEY],

@@ -45,6 +45,8 @@ UNMATCHED_BANK_LINES_KEY = recon_key(UNMATCHED_BANK_LINES)
 def _spec(table: Table, deps: list[dg.AssetKey]) -> dg.AssetSpec:
     return dg.AssetSpec(
         recon_key(table),
+        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
+        automation_condition=dg.AutomationCondition.eager(),
         description=table.doc,
         group_name="reconciliation",
         kinds={"polars", "duckdb", "postgres"},
