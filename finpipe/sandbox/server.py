@@ -30,6 +30,7 @@ from starlette.routing import Mount, Route
 
 from finpipe.errors import FinpipeError
 from finpipe.sandbox.provider import ProviderSandbox
+from finpipe.sandbox.webhooks import WebhookSender
 from finpipe.sandbox.world import World, load_world
 
 # provider name -> "module:function" building it from (world, SandboxCredentials)
@@ -75,8 +76,12 @@ def build_sandbox(
     world: World | Path,
     credentials: SandboxCredentials | None = None,
     providers: tuple[str, ...] | None = None,
+    webhooks: WebhookSender | None = None,
 ) -> Sandbox:
-    """Build every provider (or those named) over ``world``."""
+    """Build every provider (or those named) over ``world``. Providers announce changes
+    through ``webhooks`` or, by default, :meth:`WebhookSender.from_env` (off unless
+    ``FINPIPE_SANDBOX_WEBHOOK_URL`` is set)."""
+    sender = webhooks or WebhookSender.from_env()
     loaded = load_world(world) if isinstance(world, Path) else world
     creds = credentials or SandboxCredentials()
     built: dict[str, ProviderSandbox] = {}
@@ -88,6 +93,8 @@ def build_sandbox(
             importlib.import_module(module_name), func
         )
         built[name] = factory(loaded, creds)
+        if sender is not None and hasattr(built[name], "webhooks"):
+            built[name].webhooks = sender  # type: ignore[attr-defined]
     return Sandbox(world=loaded, providers=built, credentials=creds)
 
 

@@ -18,6 +18,8 @@ Served under ``<sandbox>/aggregator`` with Plaid's own paths after it. Every cal
 * ``/sandbox/item/reset_login``: the Item needs its user again (``ITEM_LOGIN_REQUIRED``).
 * ``/webhook_verification_key/get`` (``key_id``) -> ``key``: the public JWK of a webhook
   signing key (:attr:`AggregatorSandbox.webhook_keys` signs the ``Plaid-Verification`` JWTs).
+* ``/sandbox/item/fire_webhook`` (``access_token``, ``webhook_code``): send the Item's
+  webhook now, when webhooks are configured (see :mod:`finpipe.sandbox.webhooks`).
 
 Limits per Item, as Plaid publishes them for its Sandbox: ``/transactions/sync`` 50 a
 minute, ``/accounts/get`` 100, ``/item/get`` 40, ``/item/remove`` 100; a 429 carries Plaid's
@@ -63,6 +65,7 @@ from finpipe.sandbox.aggregator.webhooks import WebhookKeys
 from finpipe.sandbox.bank_view import BankView
 from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
 from finpipe.sandbox.provider import Limit, ProviderSandbox
+from finpipe.sandbox.webhooks import WebhookSender, notify_aggregator
 from finpipe.sandbox.world import World
 
 if TYPE_CHECKING:
@@ -157,6 +160,7 @@ class AggregatorSandbox(_EndpointMeter):
         limits: dict[str, tuple[Limit, ...]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         start: dt.datetime | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         # Plaid has no OAuth between API client and Plaid (keys go in the body); the base
         # class wants an OAuth server, so it gets one nobody calls.
@@ -190,6 +194,9 @@ class AggregatorSandbox(_EndpointMeter):
         self.sync_pages: dict[str, int] = {}
         # The EC P-256 keys signing this client's webhooks (Plaid-Verification JWTs).
         self.webhook_keys = WebhookKeys()
+        # Where SYNC_UPDATES_AVAILABLE goes when an Item's data changes (None: off).
+        self.webhooks = webhooks
+        self._announced: dict[str, int] = {}  # updates per Item already announced
 
     # ------------------------------------------------------------ base overrides
 
@@ -204,6 +211,7 @@ class AggregatorSandbox(_EndpointMeter):
             "/accounts/get": self._accounts_get,
             SYNC: self._transactions_sync,
             "/webhook_verification_key/get": self._verification_key_get,
+            "/sandbox/item/fire_webhook": self._fire_webhook,
         }
         return [Route(path, handler, methods=["POST"]) for path, handler in table.items()]
 
@@ -366,9 +374,11 @@ class AggregatorSandbox(_EndpointMeter):
             account_ids=accounts.get_column("bank_account_id").to_list(),
             created_at=dt.datetime.now(UTC),
         )
+        seen = self.bank.history(item.account_ids).height if self.webhooks is not None else 0
         with self._state_lock:
             self._items[item.item_id] = item
             self._by_token[item.access_token] = item
+            self._announced[item.item_id] = seen  # later changes are announced from here on
         return errors.json_response(
             {
                 "access_token": item.access_token,
@@ -440,6 +450,20 @@ class AggregatorSandbox(_EndpointMeter):
                 f"invalid key_id provided: {key_id[:64]!r}",
             )
         return errors.json_response({"key": jwk, "request_id": errors.request_id()})
+
+    async def _fire_webhook(self, request: Request) -> Response:
+        """Plaid's ``/sandbox/item/fire_webhook``: send the Item's webhook now."""
+
+        def handle(body: dict[str, Any], item: Item) -> Response:
+            code = body.get("webhook_code") or "SYNC_UPDATES_AVAILABLE"
+            if not isinstance(code, str) or self.webhooks is None:
+                return errors.invalid_field("the sandbox has no webhook URL configured")
+            fired = notify_aggregator(self.webhooks, item.item_id, self.webhook_keys.sign, code)
+            return errors.json_response(
+                {"webhook_fired": fired is not None, "request_id": errors.request_id()}
+            )
+
+        return await self._item_call(request, "/item/get", handle, login_ok=True)
 
     # ------------------------------------------------------- /transactions/sync
 
@@ -540,6 +564,27 @@ class AggregatorSandbox(_EndpointMeter):
 
     # ------------------------------------------------------------ test API
 
+    def advance(self, seconds: float) -> list[str]:
+        """Move the bank's clock forward and announce the Items with new updates."""
+        self.bank.advance(seconds)
+        return self.notify_updates()
+
+    def notify_updates(self) -> list[str]:
+        """Send SYNC_UPDATES_AVAILABLE for every live Item whose updates grew since the
+        last announcement (or since it was linked); returns their ids."""
+        if self.webhooks is None:
+            return []
+        fired = []
+        for item in [i for i in self._items.values() if not i.removed]:
+            height = self.bank.history(item.account_ids).height
+            with self._state_lock:
+                before = self._announced.setdefault(item.item_id, height)
+                self._announced[item.item_id] = height
+            if height > before:
+                notify_aggregator(self.webhooks, item.item_id, self.webhook_keys.sign)
+                fired.append(item.item_id)
+        return fired
+
     def item(self, item_id: str) -> Item:
         """The Item ``item_id`` (tests)."""
         return self._items[item_id]
@@ -575,7 +620,10 @@ def build(
     limits: dict[str, tuple[Limit, ...]] | None = None,
     clock: Callable[[], float] = time.monotonic,
     start: dt.datetime | None = None,
+    webhooks: WebhookSender | None = None,
 ) -> AggregatorSandbox:
     """The aggregator sandbox over ``world`` (``PROVIDER_FACTORIES["aggregator"]``). Tests
     may pass other ``limits`` per path, a metering ``clock`` and the bank clock's ``start``."""
-    return AggregatorSandbox(world, credentials, limits=limits, clock=clock, start=start)
+    return AggregatorSandbox(
+        world, credentials, limits=limits, clock=clock, start=start, webhooks=webhooks
+    )

@@ -52,6 +52,7 @@ from finpipe.sandbox.quickbooks.store import (
     Stored,
     qbo_time,
 )
+from finpipe.sandbox.webhooks import WebhookSender, notify_quickbooks
 
 ACCESS_TTL = 3600  # seconds (QBO access tokens live one hour)
 REFRESH_TTL = 8_726_400  # seconds (100 days, QBO's x_refresh_token_expires_in)
@@ -110,8 +111,13 @@ class QuickBooksSandbox(ProviderSandbox):
         client_secret: str,
         *,
         clock: SandboxClock | None = None,
+        webhooks: WebhookSender | None = None,
+        webhook_format: str = "legacy",
     ) -> None:
         self.world = world
+        # Where data changes are announced (None: webhooks off); legacy or cloudevents.
+        self.webhooks = webhooks
+        self.webhook_format = webhook_format
         self.lock = threading.RLock()
         self.companies: dict[str, dict[str, Any]] = {}
         self.realm_by_company: dict[str, str] = {}
@@ -423,21 +429,31 @@ class QuickBooksSandbox(ProviderSandbox):
             if entity in NAME_LISTS or entity in SINGLETONS:
                 raise errors.unsupported_operation(f"delete {entity}")
             tomb = store.delete(entity, body)
+            self._notify(store, tomb, "Delete")
             # The answer to a delete carries no MetaData (the CDC tombstone does).
             stub = {"domain": "QBO", "status": "Deleted", "Id": tomb.id}
             return Stored(entity, tomb.id, stub, tomb.lut)
         if operation == "void":
-            return store.void(entity, body)
+            return self._notify(store, store.void(entity, body), "Void")
         if operation not in ("", "update", "create"):
             raise errors.unsupported_operation(f"{operation} {entity}")
         if body.get("Id") not in (None, ""):
-            return store.update(entity, body)
+            return self._notify(store, store.update(entity, body), "Update")
         missing = [k for k in REQUIRED.get(entity, ()) if body.get(k) in (None, "", [])]
         if missing:
             raise errors.required_missing(entity, missing[0])
         if entity in NAME_LISTS:
             self._check_unique_name(store, entity, body)
-        return store.create(entity, body)
+        return self._notify(store, store.create(entity, body), "Create")
+
+    def _notify(self, store: RealmStore, stored: Stored, operation: str) -> Stored:
+        """Announce a change with QBO's webhook (when webhooks are configured)."""
+        if self.webhooks is not None:
+            when = dt.datetime.fromtimestamp(stored.lut, store.tz).isoformat()
+            change = (stored.entity, stored.id, operation, when)
+            cloudevents = self.webhook_format == "cloudevents"
+            notify_quickbooks(self.webhooks, store.realm_id, [change], cloudevents=cloudevents)
+        return stored
 
     def _check_unique_name(self, store: RealmStore, entity: str, body: Mapping[str, Any]) -> None:
         key = "Name" if entity in ("Account", "Item") else "DisplayName"
@@ -503,7 +519,8 @@ class QuickBooksSandbox(ProviderSandbox):
             store = self.store(realm_id)
             token = sync_token or store.get(entity, record_id).payload["SyncToken"]
             body = {**changes, "Id": record_id, "SyncToken": token}
-            return copy.deepcopy(store.update(entity, body, sparse=sparse).payload)
+            stored = self._notify(store, store.update(entity, body, sparse=sparse), "Update")
+            return copy.deepcopy(stored.payload)
 
     def delete(
         self, realm_id: str, entity: str, record_id: str, sync_token: str | None = None
@@ -512,9 +529,8 @@ class QuickBooksSandbox(ProviderSandbox):
         with self.lock:
             store = self.store(realm_id)
             token = sync_token or store.get(entity, record_id).payload["SyncToken"]
-            return copy.deepcopy(
-                store.delete(entity, {"Id": record_id, "SyncToken": token}).payload
-            )
+            stored = store.delete(entity, {"Id": record_id, "SyncToken": token})
+            return copy.deepcopy(self._notify(store, stored, "Delete").payload)
 
     def void(
         self, realm_id: str, entity: str, record_id: str, sync_token: str | None = None
@@ -522,7 +538,8 @@ class QuickBooksSandbox(ProviderSandbox):
         with self.lock:
             store = self.store(realm_id)
             token = sync_token or store.get(entity, record_id).payload["SyncToken"]
-            return copy.deepcopy(store.void(entity, {"Id": record_id, "SyncToken": token}).payload)
+            stored = store.void(entity, {"Id": record_id, "SyncToken": token})
+            return copy.deepcopy(self._notify(store, stored, "Void").payload)
 
     def mutate_while_paging(
         self,

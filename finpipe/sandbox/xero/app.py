@@ -43,6 +43,7 @@ from finpipe.connectors.xero.endpoints import ENDPOINTS, MAX_PAGE_SIZE
 from finpipe.connectors.xero.parse import parse_date
 from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
 from finpipe.sandbox.provider import Limit, ProviderSandbox
+from finpipe.sandbox.webhooks import WebhookSender, notify_xero
 from finpipe.sandbox.world import World
 from finpipe.sandbox.xero import errors, reports
 from finpipe.sandbox.xero.render import render_tenant
@@ -109,9 +110,11 @@ class XeroSandbox(ProviderSandbox):
         max_concurrent: int | None = XERO_CONCURRENT,
         clock: Callable[[], float] = time.monotonic,
         start: dt.datetime | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         super().__init__(oauth, limits, max_concurrent, clock)
         self.world = world
+        self.webhooks = webhooks  # where data changes are announced (None: webhooks off)
         companies = world.table("companies").filter(pl.col("xero_tenant_id").is_not_null())
         rows = companies.collect().to_dicts()
         self.companies: dict[str, dict[str, Any]] = {r["xero_tenant_id"]: r for r in rows}
@@ -419,12 +422,14 @@ class XeroSandbox(ProviderSandbox):
             return errors.validation_error([f"Send {spec.envelope_key} as a list of objects"])
         store = self.store(tenant_id)
         written = []
+        changes: list[tuple[str, dict[str, Any], bool]] = []
         for item in items:
             target = source_id or (item.get(spec.id_field) if method == "POST" else None)
             if method == "PUT" and source_id is None:
                 item = {k: v for k, v in item.items() if k != spec.id_field}
             try:
                 written.append(apply_write(store, endpoint, item, target))
+                changes.append((endpoint, written[-1], target is None))
             except WriteRejected as exc:
                 if exc.status == 404:
                     return errors.not_found()
@@ -432,7 +437,9 @@ class XeroSandbox(ProviderSandbox):
                     **{k: v for k, v in item.items() if not isinstance(v, list)},
                     **exc.element,
                 }
+                notify_xero(self.webhooks, tenant_id, changes)  # what was written still was
                 return errors.validation_error(exc.messages, element, exc.status)
+        notify_xero(self.webhooks, tenant_id, changes)
         return errors.json_response(self._envelope(spec.envelope_key, written))
 
     # ------------------------------------------------------------ test API
@@ -453,11 +460,14 @@ class XeroSandbox(ProviderSandbox):
         others are stored as given, with a new id and UpdatedDateUTC)."""
         store = self.store(tenant_id)
         if endpoint in BUILDERS:
-            return copy.deepcopy(apply_write(store, endpoint, dict(record), None))
+            created = apply_write(store, endpoint, dict(record), None)
+            notify_xero(self.webhooks, tenant_id, [(endpoint, created, True)])
+            return copy.deepcopy(created)
         spec = ENDPOINTS[endpoint]
         created = {**record, spec.id_field: record.get(spec.id_field) or str(uuid.uuid4())}
         stamp(store, endpoint, created)
         store.put(endpoint, created)
+        notify_xero(self.webhooks, tenant_id, [(endpoint, created, True)])
         return copy.deepcopy(created)
 
     def update(
@@ -466,7 +476,9 @@ class XeroSandbox(ProviderSandbox):
         """Change fields of a record; it gets a new UpdatedDateUTC."""
         store = self.store(tenant_id)
         if endpoint in BUILDERS:
-            return copy.deepcopy(apply_write(store, endpoint, dict(changes), source_id))
+            updated = apply_write(store, endpoint, dict(changes), source_id)
+            notify_xero(self.webhooks, tenant_id, [(endpoint, updated, False)])
+            return copy.deepcopy(updated)
         with store.lock:
             current = store.get(endpoint, source_id)
             if current is None:
@@ -475,6 +487,7 @@ class XeroSandbox(ProviderSandbox):
             stamp(store, endpoint, updated)
             store.put(endpoint, updated)
             post_journals(store, endpoint, current, updated)
+            notify_xero(self.webhooks, tenant_id, [(endpoint, updated, False)])
             return copy.deepcopy(updated)
 
     def delete(self, tenant_id: str, endpoint: str, source_id: str) -> dict[str, Any]:
@@ -527,10 +540,13 @@ def build(
     max_concurrent: int | None = XERO_CONCURRENT,
     clock: Callable[[], float] = time.monotonic,
     oauth_clock: Callable[[], float] = time.time,
+    webhooks: WebhookSender | None = None,
 ) -> XeroSandbox:
     """The Xero sandbox over ``world`` (``PROVIDER_FACTORIES["xero"]``). Tests may pass
     other ``limits`` (a higher budget where limits are not the subject) and clocks."""
     oauth = OAuthServer(
         xero_oauth_config(credentials.client_id, credentials.client_secret), clock=oauth_clock
     )
-    return XeroSandbox(world, oauth, limits=limits, max_concurrent=max_concurrent, clock=clock)
+    return XeroSandbox(
+        world, oauth, limits=limits, max_concurrent=max_concurrent, clock=clock, webhooks=webhooks
+    )
