@@ -2,7 +2,10 @@
 receiver answers 2xx, and the rejection counters in ``ops.webhook_rejections``.
 
 A delivery is stored once: events whose ``(provider, event_id)`` is already in the inbox are
-skipped, and so is a whole delivery whose body (SHA-256) was stored within the replay window.
+skipped, and so is a whole QuickBooks or Xero delivery whose body (SHA-256) was stored within
+the replay window. Not an aggregator one: Plaid's SYNC_UPDATES_AVAILABLE body is the same
+bytes for every change of an item, and what tells a new notification from a replay is the
+JWT it came with (its ``iat`` is in the event id).
 Deliveries are committed in groups (see :meth:`Inbox.store`); the check and the write of
 a group run one at a time per process, and the primary key makes a race between processes
 harmless (an upsert replaces the row with the same event).
@@ -24,6 +27,10 @@ from finpipe.webhooks.errors import ReceiverUnavailableError
 from finpipe.webhooks.events import WebhookEvent
 
 UTC = dt.UTC
+
+# Providers whose delivery bodies differ for every notification (timestamps, sequences,
+# entropy), so the same bytes again are a replay.
+BODY_REPLAY_PROVIDERS = frozenset({"quickbooks", "xero"})
 DEFAULT_REPLAY_WINDOW = dt.timedelta(hours=24)
 
 
@@ -149,7 +156,8 @@ class Inbox:
         results = []
         # In arrival order: a body or event repeated inside the batch counts as a replay.
         for ticket in batch:
-            if (ticket.provider, ticket.body_sha256) in recent_bodies:
+            body_replay = ticket.provider in BODY_REPLAY_PROVIDERS
+            if body_replay and (ticket.provider, ticket.body_sha256) in recent_bodies:
                 results.append(StoreResult(0, len(ticket.events)))
                 continue
             stored = 0

@@ -95,7 +95,7 @@ def test_signed_webhooks_stored_with_one_key_fetch(running: Running, wh: Warehou
         answer = _send(app, keys, webhook_body(f"item-{n % 5}", new_transactions=n))
         assert answer.status == 200, answer.body
     # A delivery replayed as is (same JWT, same body) is stored once.
-    body = webhook_body("item-0", new_transactions=0)
+    body = webhook_body("item-replayed", new_transactions=1)
     token = keys.sign(body)
     for _ in range(2):
         assert post(app, "aggregator", body, {"Plaid-Verification": token}).status == 200
@@ -103,7 +103,7 @@ def test_signed_webhooks_stored_with_one_key_fetch(running: Running, wh: Warehou
     assert app.state.receiver.aggregator_verifier.fetches == 1
     inbox: Inbox = app.state.receiver.inbox
     events = inbox.events("aggregator")
-    assert events.height == 25
+    assert events.height == 26
     row = events.row(0, named=True)
     assert (row["entity"], row["operation"]) == ("transactions", "sync_updates_available")
     assert row["tenant_id"].startswith("item-")

@@ -413,3 +413,32 @@ def test_cli_registers_webhooks_serve() -> None:
     result = CliRunner().invoke(cli, ["webhooks", "serve", "--help"])
     assert result.exit_code == 0, result.output
     assert "--port" in result.output and "FINPIPE_XERO_WEBHOOK_KEY" in result.output
+
+
+def test_identical_aggregator_bodies_from_new_notifications_are_both_stored(
+    wh: Warehouse,
+) -> None:
+    """Plaid's SYNC_UPDATES_AVAILABLE is the same bytes for every change of an item: a new
+    notification (new JWT, new iat, so a new event id) is not a replay of the last one."""
+    from finpipe.webhooks.events import WebhookEvent
+    from finpipe.webhooks.inbox import Inbox
+
+    inbox = Inbox(wh)
+
+    def event(iat: int) -> WebhookEvent:
+        return WebhookEvent(
+            provider="aggregator",
+            event_id=f"agg-{'a' * 32}-{iat}",
+            tenant_id="item-1",
+            entity="transactions",
+            entity_id="item-1",
+            operation="sync_updates_available",
+            occurred_at=dt.datetime.fromtimestamp(iat, dt.UTC),
+            payload={"webhook_code": "SYNC_UPDATES_AVAILABLE"},
+        )
+
+    assert inbox.store("aggregator", [event(1_800_000_000)], "b" * 64).stored == 1
+    assert inbox.store("aggregator", [event(1_800_000_060)], "b" * 64).stored == 1
+    # the same JWT again is a replay
+    assert inbox.store("aggregator", [event(1_800_000_060)], "b" * 64).stored == 0
+    assert inbox.count() == 2
