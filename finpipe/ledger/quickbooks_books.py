@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from finpipe.connectors.statements.model import CURRENCY_EXPONENTS, currency_exponent
 from finpipe.ledger.books import REJECT_SCHEMA, Books
 from finpipe.ledger.books_schema import (
     ALLOCATION_SCHEMA,
@@ -95,14 +96,6 @@ HEADER_SIGN = {
 # Documents with an open balance QBO reports (``Balance``).
 BALANCE_DOCS = frozenset({"Invoice", "Bill", "CreditMemo", "VendorCredit"})
 
-# ISO 4217 minor-unit exponents that are not 2 (QBO sends amounts as decimal numbers).
-EXPONENT: dict[str, int] = {
-    **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND"), 0
-    ),
-    **dict.fromkeys(("VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
 # CompanyInfo.Country -> currency, when Preferences did not land (QBO company files are
 # single-country; multicurrency companies always have Preferences.CurrencyPrefs).
 COUNTRY_CURRENCY = {
@@ -156,11 +149,6 @@ class _Bad(Exception):
 # ----------------------------------------------------------------------------- helpers
 
 
-def exponent(currency: str) -> int:
-    """ISO 4217 minor-unit exponent of ``currency`` (2 unless listed)."""
-    return EXPONENT.get(currency, 2)
-
-
 def _dec(value: Any, field: str) -> Decimal:
     if value is None or value == "":
         return Decimal(0)
@@ -178,11 +166,11 @@ def _dec(value: Any, field: str) -> Decimal:
 def _minor(value: Any, currency: str, field: str) -> int:
     """A QBO decimal amount as integer minor units of ``currency`` (exact or a reject)."""
     amount = _dec(value, field)
-    scaled = amount.scaleb(exponent(currency))
+    scaled = amount.scaleb(currency_exponent(currency))
     if scaled != scaled.to_integral_value():
         raise _Bad(
             field,
-            f"{value} has more decimals than {currency} allows ({exponent(currency)}); "
+            f"{value} has more decimals than {currency} allows ({currency_exponent(currency)}); "
             "correct the amount in QuickBooks",
         )
     return int(scaled)
@@ -260,8 +248,8 @@ def convert(amount: np.ndarray, rate: np.ndarray, shift: np.ndarray | int = 0) -
 
 
 def _exponents(currency: pl.Series) -> np.ndarray:
-    """ISO 4217 exponent of each currency code (vectorised :func:`exponent`)."""
-    return currency.replace_strict(EXPONENT, default=2, return_dtype=pl.Int64).to_numpy()
+    """ISO 4217 exponent of each currency code (vectorised ``currency_exponent``)."""
+    return currency.replace_strict(CURRENCY_EXPONENTS, default=2, return_dtype=pl.Int64).to_numpy()
 
 
 def _rate_fixed(rate: Decimal) -> int:
@@ -838,7 +826,7 @@ def books_from_quickbooks(raw: Mapping[str, pl.DataFrame], *, company_id: str) -
     )
     allocs = _credit_applications(docs, allocs)
 
-    home_exp = exponent(chart.home) if chart.home else 2
+    home_exp = currency_exponent(chart.home) if chart.home else 2
     documents = documents.with_columns(
         pl.Series(
             "home_total",
@@ -1260,4 +1248,4 @@ def _contacts(
     return pl.DataFrame(rows, schema=CONTACT_SCHEMA, orient="row")
 
 
-__all__ = ["PROVIDER", "books_from_quickbooks", "convert", "exponent"]
+__all__ = ["PROVIDER", "books_from_quickbooks", "convert"]

@@ -55,6 +55,7 @@ from typing import Any
 import polars as pl
 
 from finpipe.connectors import payloads
+from finpipe.connectors.statements.model import currency_exponent
 from finpipe.connectors.xero.parse import XeroParseError, parse_record
 from finpipe.errors import FinpipeError
 from finpipe.ledger.books import REJECT_SCHEMA, Books
@@ -70,9 +71,6 @@ PROVIDER = "xero"
 RATE_SCALE = 10**10  # CurrencyRate kept as an integer with 10 decimals
 FX_SYSTEM_ACCOUNTS = ("REALISEDCURRENCYGAIN", "FXGAINS", "FXGAIN")
 TAX_SYSTEM_ACCOUNTS = ("GST", "SALESTAX", "VAT")
-# ISO 4217 exponents other than 2 (Xero organisations may trade in these).
-EXPONENTS = {c: 0 for c in ("JPY", "KRW", "VND", "CLP", "ISK", "XOF", "XAF", "XPF", "UGX")}
-EXPONENTS.update({c: 3 for c in ("BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD")})
 
 INVOICE_TYPES = {
     "ACCREC": ("invoice", "DEBTORS", 1),
@@ -127,7 +125,7 @@ def _minor(value: Any, currency: str, field_name: str) -> int:
     if value is None:
         return 0
     try:
-        scaled = Decimal(value) * (10 ** EXPONENTS.get(currency, 2))
+        scaled = Decimal(value) * (10 ** currency_exponent(currency))
     except (InvalidOperation, TypeError, ValueError):
         raise _Reject(field_name, f"not an amount: {value!r}") from None
     if scaled != scaled.to_integral_value():

@@ -17,8 +17,8 @@ from finpipe.connectors import payloads
 from finpipe.connectors.errors import ConnectorError
 from finpipe.connectors.quickbooks.client import PROVIDER, QuickBooksClient
 from finpipe.connectors.quickbooks.parse import QuickBooksParseError, parse_response
+from finpipe.connectors.statements.model import currency_exponent
 from finpipe.ledger.books_schema import TRIAL_BALANCE_SCHEMA
-from finpipe.ledger.quickbooks_books import exponent
 
 REPORT = "TrialBalance"
 
@@ -137,7 +137,7 @@ def _minor(values: list[Any], index: int, currency: str) -> int:
         raise QuickBooksParseError(
             REPORT, None, f"ColData[{index}].value", f"{text!r} is not an amount"
         ) from None
-    scaled = amount.scaleb(exponent(currency))
+    scaled = amount.scaleb(currency_exponent(currency))
     if scaled != scaled.to_integral_value():
         raise QuickBooksParseError(
             REPORT, None, f"ColData[{index}].value", f"{text} has sub-{currency} decimals"

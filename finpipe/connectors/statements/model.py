@@ -82,23 +82,16 @@ def minor_units(text: str, exponent: int, *, file: str, where: str, field_name: 
     return int(scaled)
 
 
-# ISO 4217 minor-unit exponents that differ from 2.
-_EXPONENTS = {
-    "JPY": 0,
-    "KRW": 0,
-    "ISK": 0,
-    "CLP": 0,
-    "VND": 0,
-    "BHD": 3,
-    "KWD": 3,
-    "OMR": 3,
-    "TND": 3,
-    "JOD": 3,
-    "IQD": 3,
-    "LYD": 3,
+# ISO 4217 minor-unit exponents that differ from 2: the one table every parser reads.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND"), 0
+    ),
+    **dict.fromkeys(("VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
 }
 
 
 def currency_exponent(currency: str) -> int:
     """Digits after the decimal point for ``currency`` (ISO 4217)."""
-    return _EXPONENTS.get(currency.upper(), 2)
+    return CURRENCY_EXPONENTS.get(currency.upper(), 2)

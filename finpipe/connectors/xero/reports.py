@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from finpipe.connectors import payloads
+from finpipe.connectors.statements.model import currency_exponent
 from finpipe.connectors.xero.client import XeroClient
 from finpipe.connectors.xero.parse import XeroParseError, parse_amount
 from finpipe.ledger.books_schema import TRIAL_BALANCE_SCHEMA
@@ -26,7 +27,6 @@ from finpipe.ledger.books_schema import TRIAL_BALANCE_SCHEMA
 ENDPOINT = "Reports/TrialBalance"
 _CODE_SUFFIX = re.compile(r"\s+\(([^()]*)\)$")
 # ISO 4217 exponents other than 2 that a Xero organisation may report in.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3}
 
 
 def _rows(rows: Any) -> Iterator[Mapping[str, Any]]:
@@ -80,7 +80,7 @@ def parse_trial_balance(
     if debit_col not in titles or credit_col not in titles:
         raise XeroParseError(ENDPOINT, None, "Header", f"no Debit/Credit columns in {titles}")
     di, ci = titles.index(debit_col), titles.index(credit_col)
-    scale = Decimal(10) ** _EXPONENTS.get(currency or "", 2)
+    scale = Decimal(10) ** currency_exponent(currency or "")
     out = []
     for row in _rows(report.get("Rows")):
         if row.get("RowType") != "Row":
