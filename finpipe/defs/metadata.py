@@ -8,6 +8,26 @@ import polars as pl
 from finpipe.warehouse import Table, WriteResult
 
 
+def derived_table_spec(
+    key: dg.AssetKey, table: Table, group: str, deps: list[dg.AssetKey]
+) -> dg.AssetSpec:
+    """The spec of a per-company table derived from upstream assets (ledger, recon): its
+    declaration as description and column schema, rebuilt whenever an upstream partition
+    changes (a webhook-driven sync, say)."""
+    return dg.AssetSpec(
+        key,
+        automation_condition=dg.AutomationCondition.eager(),
+        description=table.doc,
+        group_name=group,
+        kinds={"polars", "duckdb", "postgres"},
+        deps=deps,
+        metadata={
+            "dagster/table_name": table.qualified_name,
+            "dagster/column_schema": table_schema(table),
+        },
+    )
+
+
 def table_schema(table: Table) -> dg.TableSchema:
     """The declared table as a Dagster table schema (column names, types, docs)."""
     return dg.TableSchema(

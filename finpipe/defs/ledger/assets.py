@@ -3,7 +3,7 @@ the canonical bank tables (the rules live in :mod:`finpipe.ledger.bank_lines`)."
 
 import dagster as dg
 
-from finpipe.defs.metadata import markdown_preview, table_schema
+from finpipe.defs.metadata import derived_table_spec, markdown_preview
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import WarehouseResource
 from finpipe.ledger.bank_build import bank_sources, build_bank_ledger, write_bank_ledger
@@ -20,19 +20,7 @@ RAW_BANK_KEYS = [
 
 
 def _spec(key: dg.AssetKey, table) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        key,
-        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
-        automation_condition=dg.AutomationCondition.eager(),
-        description=table.doc,
-        group_name="ledger",
-        kinds={"polars", "duckdb", "postgres"},
-        deps=RAW_BANK_KEYS,
-        metadata={
-            "dagster/table_name": table.qualified_name,
-            "dagster/column_schema": table_schema(table),
-        },
-    )
+    return derived_table_spec(key, table, "ledger", RAW_BANK_KEYS)
 
 
 @dg.multi_asset(

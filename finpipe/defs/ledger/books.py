@@ -11,7 +11,7 @@ import polars as pl
 
 from finpipe.defs.ledger.assets import BANK_ACCOUNTS_KEY
 from finpipe.defs.ledger.mapping import ACCOUNT_MAP_KEY
-from finpipe.defs.metadata import markdown_preview, table_schema
+from finpipe.defs.metadata import derived_table_spec, markdown_preview
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import WarehouseResource
 from finpipe.ledger.books_build import (
@@ -52,20 +52,8 @@ RAW_BOOK_KEYS = [
 
 
 def _spec(name: str) -> dg.AssetSpec:
-    table = TABLES[name]
-    return dg.AssetSpec(
-        KEYS[name],
-        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
-        automation_condition=dg.AutomationCondition.eager(),
-        description=table.doc,
-        group_name="ledger",
-        kinds={"polars", "duckdb", "postgres"},
-        deps=[*RAW_BOOK_KEYS, ACCOUNT_MAP_KEY, BANK_ACCOUNTS_KEY],
-        metadata={
-            "dagster/table_name": table.qualified_name,
-            "dagster/column_schema": table_schema(table),
-        },
-    )
+    deps = [*RAW_BOOK_KEYS, ACCOUNT_MAP_KEY, BANK_ACCOUNTS_KEY]
+    return derived_table_spec(KEYS[name], TABLES[name], "ledger", deps)
 
 
 _CHECKS = [
@@ -93,19 +81,7 @@ _CHECKS = [
 
 def _conflicts_spec() -> dg.AssetSpec:
     # A function, not a module-level spec: the defs loader would take that for an asset.
-    return dg.AssetSpec(
-        CONFLICTS_KEY,
-        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
-        automation_condition=dg.AutomationCondition.eager(),
-        description=CONFLICTS.doc,
-        group_name="ledger",
-        kinds={"polars", "duckdb", "postgres"},
-        deps=RAW_BOOK_KEYS,
-        metadata={
-            "dagster/table_name": CONFLICTS.qualified_name,
-            "dagster/column_schema": table_schema(CONFLICTS),
-        },
-    )
+    return derived_table_spec(CONFLICTS_KEY, CONFLICTS, "ledger", RAW_BOOK_KEYS)
 
 
 @dg.multi_asset(

@@ -6,7 +6,7 @@ import polars as pl
 
 from finpipe.defs.ledger.assets import BANK_LINES_KEY
 from finpipe.defs.ledger.books import KEYS as BOOK_KEYS
-from finpipe.defs.metadata import markdown_preview, table_schema
+from finpipe.defs.metadata import derived_table_spec, markdown_preview
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import WarehouseResource
 from finpipe.reconcile.build import (
@@ -43,19 +43,7 @@ UNMATCHED_BANK_LINES_KEY = recon_key(UNMATCHED_BANK_LINES)
 
 
 def _spec(table: Table, deps: list[dg.AssetKey]) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        recon_key(table),
-        # rebuilt whenever an upstream partition changes (a webhook-driven sync, say)
-        automation_condition=dg.AutomationCondition.eager(),
-        description=table.doc,
-        group_name="reconciliation",
-        kinds={"polars", "duckdb", "postgres"},
-        deps=deps,
-        metadata={
-            "dagster/table_name": table.qualified_name,
-            "dagster/column_schema": table_schema(table),
-        },
-    )
+    return derived_table_spec(recon_key(table), table, "reconciliation", deps)
 
 
 @dg.multi_asset(
