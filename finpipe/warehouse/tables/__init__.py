@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from finpipe.warehouse.schema import Table
-from finpipe.warehouse.tables import compliance, ledger, mapping, ops, raw, recon, webhooks, world
+from finpipe.warehouse.tables import (
+    analytics_anomalies,
+    analytics_financials,
+    analytics_forecast,
+    compliance,
+    ledger,
+    mapping,
+    ops,
+    ops_health,
+    raw,
+    recon,
+    webhooks,
+    world,
+)
 
 ALL_TABLES: tuple[Table, ...] = (
     *ops.TABLES,
     *webhooks.TABLES,
+    *ops_health.TABLES,
     *raw.TABLES,
     *world.TABLES,
     *ledger.TABLES,
     *mapping.TABLES,
     *recon.TABLES,
     *compliance.TABLES,
+    *analytics_financials.TABLES,
+    *analytics_anomalies.TABLES,
+    *analytics_forecast.TABLES,
 )
 
 
