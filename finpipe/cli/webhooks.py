@@ -23,17 +23,18 @@ def serve(host: str, port: int, max_body_bytes: int | None) -> None:
     """Receive webhooks over HTTP until interrupted, committing each verified event to
     ops.webhook_inbox before answering. Keys come from FINPIPE_QUICKBOOKS_WEBHOOK_VERIFIER,
     FINPIPE_XERO_WEBHOOK_KEY and FINPIPE_AGGREGATOR_CLIENT_ID / _SECRET / _API_BASE."""
-    import uvicorn
-
     from finpipe.config import load_settings
     from finpipe.warehouse import Warehouse
     from finpipe.warehouse.tables import webhooks as webhook_tables
     from finpipe.webhooks import DEFAULT_MAX_BODY_BYTES, WebhookSecrets, create_app
+    from finpipe.webhooks.server import run
 
     settings = load_settings()
     warehouse = Warehouse.from_settings(settings)
     # Idempotent; covers a catalog that does not list the webhook tables yet.
     warehouse.ensure_tables(webhook_tables.TABLES)
+    # Bursts commit every few milliseconds: keep a DuckDB file open while they last.
+    warehouse.hold_connection()
     secrets = WebhookSecrets.from_env()
     configured = secrets.configured()
     app = create_app(warehouse, secrets, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
@@ -42,4 +43,4 @@ def serve(host: str, port: int, max_body_bytes: int | None) -> None:
     click.echo(f"  verifying: {', '.join(configured) if configured else 'nothing (no keys set)'}")
     for provider in sorted({"quickbooks", "xero", "aggregator"} - set(configured)):
         click.echo(f"  {provider}: not configured, its webhooks get 503 until its key is set")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run(app, host, port)

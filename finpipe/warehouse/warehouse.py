@@ -76,6 +76,16 @@ class Warehouse:
     def close(self) -> None:
         self._backend.close()
 
+    def hold_connection(self, idle_seconds: float = 0.25, max_seconds: float = 2.0) -> None:
+        """For a long-lived process that writes small batches often (the webhook receiver):
+        keep the DuckDB file open between calls while they keep coming, closing it after
+        ``idle_seconds`` without a call or once it has been open ``max_seconds``, so other
+        processes still get the file between bursts. PostgreSQL pools its connections
+        already: nothing changes there."""
+        hold = getattr(self._backend, "hold_connection", None)
+        if hold is not None:
+            hold(idle_seconds, max_seconds)
+
     def __enter__(self) -> Warehouse:
         return self
 
