@@ -666,3 +666,93 @@ def test_trial_balance_parameters_as_qbo_documents_them(
     backwards = {"start_date": "2026-10-01", "end_date": "2026-09-01"}
     answer = requests.get(url, params=backwards, headers=headers, timeout=10)
     assert answer.status_code == 400 and answer.json()["Fault"]["type"] == "ValidationFault"
+
+
+def test_trial_balance_posts_purchases_and_deposits_created_through_the_api(
+    world: World,
+) -> None:
+    """Write-back and the webhook benchmark create Purchases and Deposits through the API;
+    QBO's report includes them, so the sandbox's must too (else the books' provider check
+    fails after every write)."""
+    from finpipe.connectors.quickbooks import write as qbo_write
+
+    sandbox = build_sandbox(world, providers=("quickbooks",))
+    server = SandboxServer(sandbox).start()
+    provider = sandbox.provider("quickbooks")
+    assert isinstance(provider, QuickBooksSandbox)
+    try:
+        served = Served(sandbox, provider, server)
+        cid = "cmp_459b9f5a76"
+        client = client_for(served, cid)
+        end = world.table("companies").collect().filter(pl.col("company_id") == cid)["end_date"][0]
+        before = dict(
+            trial_balance(client, end_date=end, company_id=cid)
+            .select("account_id", "balance")
+            .rows()
+        )
+        accounts = world_table(world, "accounts", cid)
+        bank = accounts.filter(pl.col("account_type") == "Bank")["account_id"][0]
+        expense = accounts.filter(pl.col("account_type") == "Expense")["account_id"][0]
+        income = accounts.filter(pl.col("account_type") == "Income")["account_id"][0]
+        day = (end - dt.timedelta(days=3)).isoformat()
+        line = "AccountBasedExpenseLineDetail"
+        qbo_write.create(
+            client,
+            "Purchase",
+            {
+                "PaymentType": "Cash",
+                "AccountRef": {"value": bank},
+                "TxnDate": day,
+                "Line": [
+                    {
+                        "Amount": 120.55,
+                        "DetailType": line,
+                        line: {"AccountRef": {"value": expense}},
+                    },
+                    {"Amount": 9.45, "DetailType": line, line: {"AccountRef": {"value": expense}}},
+                ],
+            },
+        )
+        qbo_write.create(
+            client,
+            "Deposit",
+            {
+                "DepositToAccountRef": {"value": bank},
+                "TxnDate": day,
+                "Line": [
+                    {
+                        "Amount": 50.0,
+                        "DetailType": "DepositLineDetail",
+                        "DepositLineDetail": {"AccountRef": {"value": income}},
+                    }
+                ],
+            },
+        )
+        # Dated after the report's end: not in it.
+        later = (end + dt.timedelta(days=10)).isoformat()
+        qbo_write.create(
+            client,
+            "Deposit",
+            {
+                "DepositToAccountRef": {"value": bank},
+                "TxnDate": later,
+                "Line": [
+                    {
+                        "Amount": 7.0,
+                        "DetailType": "DepositLineDetail",
+                        "DepositLineDetail": {"AccountRef": {"value": income}},
+                    }
+                ],
+            },
+        )
+        after = dict(
+            trial_balance(client, end_date=end, company_id=cid)
+            .select("account_id", "balance")
+            .rows()
+        )
+    finally:
+        server.stop()
+    want = dict(before)
+    for account, delta in ((expense, 13_000), (bank, -13_000 + 5_000), (income, -5_000)):
+        want[account] = want.get(account, 0) + delta
+    assert after == {k: v for k, v in want.items() if v != 0}

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from finpipe.connectors import payloads
+from finpipe.connectors.statements.model import currency_exponent
 from finpipe.sandbox.oauth_server import OAuthServer, OAuthServerConfig
 from finpipe.sandbox.provider import Limit, ProviderSandbox
 from finpipe.sandbox.quickbooks import errors, reports
@@ -302,6 +303,9 @@ class QuickBooksSandbox(ProviderSandbox):
                 now=self.sandbox_clock.now(),
                 tz=store.tz,
                 params=request.query_params,
+                api_lines=reports.api_postings(
+                    store.api_transactions(), currency_exponent(store.home_currency)
+                ),
             )
             return payloads.dumps(body)
 

@@ -4,9 +4,11 @@ The figures come from the world's true books (``journal_lines`` of the company's
 documents that exist at the sandbox clock, dated through ``EndPeriod``), not from the
 rendered records, so the report is the provider's own figure, independent of any expansion
 code that reads the records. Month-end revaluations of foreign bank balances
-(world entries without a document) have no QBO transaction and are left out. Records
-written through the sandbox API after it started are not in the world's books, so they
-are not in the report either.
+(world entries without a document) have no QBO transaction and are left out. Purchases and
+deposits created through the sandbox API (finpipe's write-back, the webhook benchmark) are
+posted from their current payloads the way QBO posts them (:func:`api_postings`); other
+transaction types created through the API are not in the report (the sandbox has no
+posting rules for them), and API edits of world documents are not reflected.
 
 Shape (QBO's, as recorded from the API): ``Header`` (``Time``, ``ReportName``
 "TrialBalance", ``DateMacro`` when one was asked for, ``ReportBasis``, ``StartPeriod``,
@@ -33,8 +35,8 @@ not simulated and answers a 400 ValidationFault.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import polars as pl
@@ -153,6 +155,48 @@ def report_period(
     return start, end, macro
 
 
+API_POSTED = ("Purchase", "Deposit")
+
+
+def _minor(value: Any, exponent: int, rate: Any) -> int:
+    amount = Decimal(str(value or 0)) * Decimal(str(rate or 1))
+    return int((amount * (Decimal(10) ** exponent)).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def api_postings(records: Iterable[Any], home_exponent: int) -> pl.DataFrame:
+    """Journal lines (``account_id``, ``date``, ``amount`` in home minor units, debit
+    positive) of Purchases and Deposits created through the API, as QBO posts them: a
+    Purchase debits each account-based line's account and credits its ``AccountRef`` (the
+    reverse for a card credit, ``Credit`` true); a Deposit credits each line's account and
+    debits ``DepositToAccountRef``. A voided one has zero amounts and posts nothing. Amounts
+    are converted at the document's ``ExchangeRate``."""
+    rows: list[tuple[str, dt.date, int]] = []
+    for stored in records:
+        entity, payload = stored.entity, stored.payload
+        if entity not in API_POSTED:
+            continue
+        day = dt.date.fromisoformat(str(payload.get("TxnDate") or "")[:10])
+        rate = payload.get("ExchangeRate") or 1
+        sign = -1 if entity == "Deposit" else 1
+        if entity == "Purchase" and payload.get("Credit"):
+            sign = -sign
+        detail = "AccountBasedExpenseLineDetail" if entity == "Purchase" else "DepositLineDetail"
+        total = 0
+        for line in payload.get("Line") or []:
+            account = ((line.get(detail) or {}).get("AccountRef") or {}).get("value")
+            if not account:
+                continue
+            minor = _minor(line.get("Amount"), home_exponent, rate)
+            rows.append((str(account), day, sign * minor))
+            total += minor
+        cash = payload.get("AccountRef" if entity == "Purchase" else "DepositToAccountRef") or {}
+        if total and cash.get("value"):
+            rows.append((str(cash["value"]), day, -sign * total))
+    return pl.DataFrame(
+        rows, schema={"account_id": pl.String, "date": pl.Date, "amount": pl.Int64}, orient="row"
+    )
+
+
 def trial_balance(
     world: Any,
     company: Mapping[str, Any],
@@ -160,8 +204,10 @@ def trial_balance(
     now: dt.datetime,
     tz: dt.tzinfo,
     params: Mapping[str, str],
+    api_lines: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The TrialBalance report body of ``company``'s realm at the sandbox clock ``now``."""
+    """The TrialBalance report body of ``company``'s realm at the sandbox clock ``now``;
+    ``api_lines`` (:func:`api_postings`) are the postings of API-created transactions."""
     method = (params.get("accounting_method") or "Accrual").strip()
     if method.lower() not in ("accrual", "cash"):
         raise report_fault(
@@ -193,7 +239,12 @@ def trial_balance(
             & (pl.col("date") <= end)
         )
         .join(visible, on="document_id", how="semi")  # drops revaluations (no document)
+        .select("account_id", "date", "amount")
     )
+    if api_lines is not None and api_lines.height:
+        lines = pl.concat(
+            [lines, api_lines.lazy().filter(pl.col("date") <= end)], how="vertical_relaxed"
+        )
     accounts = (
         world.table("accounts")
         .filter((pl.col("company_id") == cid) & (pl.col("provider") == "quickbooks"))

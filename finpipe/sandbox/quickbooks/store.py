@@ -197,6 +197,9 @@ class RealmStore:
         self._next_id = 1
         # requestid -> the answer given to the write that carried it (QBO replays it)
         self.request_answers: dict[str, str] = {}
+        # (entity, id) of the transactions created through the API: the world's books do
+        # not know them, so the reports post them from their current payloads.
+        self.api_created: set[tuple[str, str]] = set()
 
     # ----------------------------------------------------------------- loading
 
@@ -377,7 +380,20 @@ class RealmStore:
                 )
             payload.setdefault("FullyQualifiedName", name)
         finish_totals(entity, payload, created=True)
-        return self._save(entity, payload, created=True)
+        stored = self._save(entity, payload, created=True)
+        if entity not in NAME_LISTS:
+            self.api_created.add((entity, stored.id))
+        return stored
+
+    def api_transactions(self) -> list[Stored]:
+        """The current version of every transaction created through the API and not
+        deleted since (updates and voids included), oldest id first."""
+        out = []
+        for entity, record_id in sorted(self.api_created, key=lambda k: (k[0], int(k[1]))):
+            stored = self.tables[entity].rows.get(record_id)
+            if stored is not None:  # a deleted one is in no report
+                out.append(stored)
+        return out
 
     def update(self, entity: str, body: Mapping[str, Any], sparse: bool | None = None) -> Stored:
         current = self._check_token(entity, body)
