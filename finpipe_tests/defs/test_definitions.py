@@ -70,3 +70,19 @@ def test_loading_the_code_location_is_fast_and_lazy() -> None:
     seconds, imported_ge = float(out[-2]), out[-1] == "True"
     assert not imported_ge
     assert seconds < 15, f"loading the definitions took {seconds:.1f}s"
+
+
+def test_automation_runs_by_default_and_runs_execute_in_process() -> None:
+    """Without a running automation sensor the eager ledger and reconciliation assets would
+    wait for a person to switch Dagster's default one on; and a process per step would
+    load the code location again for every step of a webhook-driven sync."""
+    import dagster as dg
+
+    defs = load_defs()
+    sensor = defs.get_sensor_def("finpipe_automation")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 5
+    repo = defs.get_repository_def()
+    assert "default_automation_condition_sensor" not in {s.name for s in repo.sensor_defs}
+    job = repo.get_implicit_global_asset_job_def()
+    assert job.executor_def.name == dg.in_process_executor.name
