@@ -7,6 +7,7 @@ import sys
 import click
 
 from finpipe.cli.connect import connect
+from finpipe.cli.connections import connections
 from finpipe.cli.demo import demo
 from finpipe.cli.instance import instance, ui
 from finpipe.cli.sandbox import sandbox
@@ -31,6 +32,7 @@ cli.add_command(warehouse)
 cli.add_command(secret_key)
 cli.add_command(secrets)
 cli.add_command(connect)
+cli.add_command(connections)
 cli.add_command(sandbox)
 cli.add_command(webhooks)
 

@@ -9,20 +9,26 @@ Unlike an accounting file, a bank consent lapses as a matter of routine (Open Ba
 its canonical bank tables keep being rebuilt meanwhile.
 """
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 
 from finpipe.config import load_settings
+from finpipe.connections.sync_log import SYNCED_STATUSES, RunInfo, record_failure, trigger_of
 from finpipe.connectors.banks import BankProvider
 from finpipe.connectors.errors import NeedsReauth
 from finpipe.connectors.report import SyncReport
 from finpipe.defs.compliance.audit import record_sync
 from finpipe.defs.landing import (
+    LANDING_RETRY_POLICY,
     landing_check_results,
     landing_check_specs,
     landing_key,
     landing_results,
     landing_specs,
+    record_synced,
+    transient_errors_only,
 )
 from finpipe.defs.metadata import markdown_preview
 from finpipe.defs.partitions import company_partitions
@@ -52,7 +58,7 @@ def build_bank_landing_assets(provider: BankProvider) -> dg.AssetsDefinition:
         partitions_def=company_partitions,
         can_subset=False,
         pool=provider.name,
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+        retry_policy=LANDING_RETRY_POLICY,
         description=(
             f"Incremental sync of every {provider.name} account of one company: accounts, "
             "balances and transactions (pending lines as a snapshot, booked lines by date)."
@@ -60,6 +66,7 @@ def build_bank_landing_assets(provider: BankProvider) -> dg.AssetsDefinition:
     )
     def _assets(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         company_id = context.partition_key
+        started_at = dt.datetime.now(dt.UTC)
         settings = load_settings()
         with warehouse.open() as wh:
             connections = wh.read(
@@ -67,17 +74,33 @@ def build_bank_landing_assets(provider: BankProvider) -> dg.AssetsDefinition:
                 where="company_id = %s AND provider = %s",
                 params=[company_id, provider.name],
             )
-            external_ids = connections.filter(pl.col("status") == "active")["external_id"].to_list()
+            # Degraded connections are still tried: a success puts them back to active.
+            external_ids = connections.filter(pl.col("status").is_in(SYNCED_STATUSES))[
+                "external_id"
+            ].to_list()
             report = SyncReport(provider.name, company_id, sync_id="-")
             note = f"no active {provider.name} connection"
             if external_ids:
-                try:
-                    report = provider.sync(provider.context(wh, settings, company_id), external_ids)
-                    note = f"synced {', '.join(external_ids)}"
-                except NeedsReauth as exc:
-                    # The connector marked the connection; the check below reports it.
-                    context.log.error(str(exc))
-                    note = f"not synced: {exc}"
+                with transient_errors_only(provider.name, company_id):
+                    try:
+                        report = provider.sync(
+                            provider.context(wh, settings, company_id), external_ids
+                        )
+                    except NeedsReauth as exc:
+                        # The connector marked the connection; the check below reports it,
+                        # the sync log keeps the failed attempt (the run itself succeeds).
+                        context.log.error(str(exc))
+                        note = f"not synced: {exc}"
+                        run = RunInfo(
+                            context.run_id,
+                            trigger_of(context.run.tags),
+                            started_at,
+                            dt.datetime.now(dt.UTC),
+                        )
+                        record_failure(wh, company_id, provider.name, run, "NeedsReauth", str(exc))
+                    else:
+                        record_synced(context, wh, report, external_ids, started_at)
+                        note = f"synced {', '.join(external_ids)}"
                 if report.stopped:
                     # Not a failure: the bank's access budget is spent until resume_at.
                     context.log.warning(report.stopped)

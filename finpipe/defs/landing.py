@@ -4,14 +4,16 @@ its Great Expectations checks declared on it (``multi_asset_check`` takes no par
 the checks run in the sync step, on the partition it has just written)."""
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 import dagster as dg
 import polars as pl
 
 from finpipe.config import load_settings
-from finpipe.connectors.errors import NeedsReauth
+from finpipe.connections.retry import failure_kind
+from finpipe.connections.sync_log import SYNCED_STATUSES, RunInfo, record_success, trigger_of
 from finpipe.connectors.landing import reset_cursors
 from finpipe.connectors.oauth import TokenManager, TokenStore
 from finpipe.connectors.providers import AccountingProvider
@@ -29,6 +31,45 @@ from finpipe.warehouse.tables.ops import CONNECTIONS
 CONNECTIONS_KEY = dg.AssetKey(["ops", "connections"])
 # A run tagged with this reads every accounting entity again instead of since the cursor.
 FULL_REFRESH_TAG = "finpipe/full_refresh"
+# Step retries of a landing sync: 30 s, 60 s, 120 s (each +/- up to the delay, so the
+# companies that failed together do not come back together). Only transient errors get
+# them: :func:`transient_errors_only` fails everything else with ``allow_retries=False``.
+LANDING_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+@contextmanager
+def transient_errors_only(provider: str, company_id: str) -> Iterator[None]:
+    """Let transient sync errors (5xx, timeouts, 429s, a dropped warehouse connection)
+    through to the retry policy; turn every other error into a ``dg.Failure`` that is not
+    retried (a refused refresh token needs a person, a 4xx or a parse error needs a fix)."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        kind = failure_kind(exc)
+        if kind == "transient":
+            raise
+        raise dg.Failure(
+            f"{provider} sync of {company_id} failed ({kind}, not retried): "
+            f"{type(exc).__name__}: {exc}",
+            allow_retries=False,
+        ) from exc
+
+
+def record_synced(
+    context: dg.AssetExecutionContext,
+    wh: Warehouse,
+    report: SyncReport,
+    external_ids: Sequence[str],
+    started_at: dt.datetime,
+) -> None:
+    """Log the successful sync in ``ops.sync_runs`` (keyed by this run: a retried step or a
+    re-run writes it once); a degraded connection goes back to active."""
+    run = RunInfo(context.run_id, trigger_of(context.run.tags), started_at, dt.datetime.now(dt.UTC))
+    record_success(wh, report, external_ids, run)
 
 
 class LandingSource(Protocol):
@@ -54,7 +95,7 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
         partitions_def=company_partitions,
         can_subset=False,
         pool=provider.name,
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+        retry_policy=LANDING_RETRY_POLICY,
         description=f"Incremental sync of every {provider.name} entity of one company.",
     )
     def _assets(
@@ -63,6 +104,7 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
         provider_apps: ProviderAppResource,
     ):
         company_id = context.partition_key
+        started_at = dt.datetime.now(dt.UTC)
         settings = load_settings()
         with warehouse.open() as wh:
             external_ids = active_connections(wh, provider.name, company_id)
@@ -84,7 +126,7 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                         f"full refresh of {provider.name} for {company_id}: "
                         f"{dropped} cursor(s) dropped, every entity is read again"
                     )
-                try:
+                with transient_errors_only(provider.name, company_id):
                     report = provider.sync(wh, tokens, company_id, external_ids, api_base)
                     # The source's own trial balance, which the books are held to.
                     tb = fetch_trial_balances(
@@ -96,9 +138,7 @@ def build_landing_assets(provider: AccountingProvider) -> dg.AssetsDefinition:
                         api_base,
                         as_of=dt.datetime.now(dt.UTC).date(),
                     )
-                except NeedsReauth as exc:
-                    # A person must reconnect: retrying would only hammer the token endpoint.
-                    raise dg.Failure(str(exc), allow_retries=False) from exc
+                record_synced(context, wh, report, external_ids, started_at)
                 context.log.info(
                     f"{provider.name} trial balance of {company_id}: {tb.height} account(s)"
                 )
@@ -136,16 +176,18 @@ def landing_specs(provider: LandingSource) -> list[dg.AssetSpec]:
 
 
 def active_connections(wh: Warehouse, provider: str, company_id: str) -> list[str]:
-    """External ids of the company's active connections to ``provider``. When none is active
-    but one needs a person (``needs_reauth``/``degraded``), the run fails without retries:
-    retrying would only hammer the provider."""
+    """External ids of the company's connections to ``provider`` that are synced: active
+    ones and degraded ones (failing lately: still tried, so a success can restore them).
+    When none is but one needs a person (``needs_reauth``), the run fails without retries:
+    retrying would only hammer the provider. Paused, removed and pending connections are
+    never synced."""
     connections = wh.read(
         CONNECTIONS,
         where="company_id = %s AND provider = %s",
         params=[company_id, provider],
     )
-    active = connections.filter(pl.col("status") == "active")
-    broken = connections.filter(pl.col("status").is_in(["needs_reauth", "degraded"]))
+    active = connections.filter(pl.col("status").is_in(SYNCED_STATUSES))
+    broken = connections.filter(pl.col("status") == "needs_reauth")
     if active.is_empty() and not broken.is_empty():
         row = broken.row(0, named=True)
         raise dg.Failure(

@@ -37,8 +37,9 @@ EVENT_COLUMNS = (
     "occurred_at",
     "received_at",
 )
-# Only an active connection is synced by the landing assets (finpipe.defs.landing).
-ROUTABLE_CONNECTION_STATUSES = ("active",)
+# The landing assets sync active and degraded connections (finpipe.defs.landing): a
+# degraded one keeps being tried so that a successful sync can restore it.
+ROUTABLE_CONNECTION_STATUSES = ("active", "degraded")
 # Companies that own a ``company`` partition (finpipe.companies.partitions) and are synced.
 ROUTABLE_COMPANY_STATUSES = ("active",)
 DEFAULT_LIMIT = 10_000
