@@ -7,6 +7,7 @@ from finpipe.warehouse.tables import (
     analytics_anomalies,
     analytics_financials,
     analytics_forecast,
+    analytics_peers,
     compliance,
     ledger,
     mapping,
@@ -31,6 +32,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *analytics_financials.TABLES,
     *analytics_anomalies.TABLES,
     *analytics_forecast.TABLES,
+    *analytics_peers.TABLES,
 )
 
 
