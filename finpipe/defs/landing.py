@@ -24,6 +24,13 @@ from finpipe.defs.metadata import markdown_preview, table_schema
 from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import ProviderAppResource, WarehouseResource
 from finpipe.quality.expectations import validate_frame
+from finpipe.quality.reuse import (
+    StoredResult,
+    partition_fingerprints,
+    reusable,
+    save_results,
+    stored_results,
+)
 from finpipe.secrets import SecretBox
 from finpipe.warehouse import Table, Warehouse
 from finpipe.warehouse.tables.ops import CONNECTIONS
@@ -243,26 +250,52 @@ def landing_check_specs(provider: LandingSource) -> list[dg.AssetCheckSpec]:
 def landing_check_results(
     wh: Warehouse, provider: LandingSource, company_id: str
 ) -> Iterator[dg.AssetCheckResult]:
+    """The expectations of every landing table of ``provider`` on ``company_id``'s
+    partition. A partition unchanged since its last validation (same rows, newest
+    extraction and payload bytes) reuses that result (``finpipe.quality.reuse``); the
+    others are validated and their results stored."""
+    tables = list(provider.tables.values())
+    fingerprints = partition_fingerprints(wh, tables, company_id)
+    stored = stored_results(wh, company_id)
+    fresh: list[StoredResult] = []
+    now = dt.datetime.now(dt.UTC)
     for entity, table in provider.tables.items():
-        frame = wh.read(table, company_id=company_id)
-        outcomes = validate_frame(table, frame)
-        failed = [o for o in outcomes if not o.success]
-        report = pl.DataFrame(
-            {
-                "expectation": [o.expectation for o in outcomes],
-                "column": [o.column for o in outcomes],
-                "success": [o.success for o in outcomes],
-                "unexpected": [o.unexpected_count for o in outcomes],
-                "examples": [str(o.examples) for o in outcomes],
-            }
-        )
+        result = reusable(fingerprints, stored, table)
+        reused = result is not None
+        if result is None:
+            frame = wh.read(table, company_id=company_id)
+            outcomes = validate_frame(table, frame)
+            report = pl.DataFrame(
+                {
+                    "expectation": [o.expectation for o in outcomes],
+                    "column": [o.column for o in outcomes],
+                    "success": [o.success for o in outcomes],
+                    "unexpected": [o.unexpected_count for o in outcomes],
+                    "examples": [str(o.examples) for o in outcomes],
+                }
+            )
+            failed = sum(not o.success for o in outcomes)
+            result = StoredResult(
+                table_name=table.qualified_name,
+                fingerprint=fingerprints.get(table.qualified_name, "-"),
+                passed=not failed,
+                rows=frame.height,
+                failed_expectations=failed,
+                results=markdown_preview(report, rows=50),
+                validated_at=now,
+            )
+            if table.qualified_name in fingerprints:
+                fresh.append(result)
         yield dg.AssetCheckResult(
             asset_key=landing_key(provider, entity),
             check_name=CHECK_NAME,
-            passed=not failed,
+            passed=result.passed,
             metadata={
-                "rows": frame.height,
-                "failed_expectations": len(failed),
-                "results": dg.MetadataValue.md(markdown_preview(report, rows=50)),
+                "rows": result.rows,
+                "failed_expectations": result.failed_expectations,
+                "results": dg.MetadataValue.md(result.results),
+                "validated_at": dg.MetadataValue.timestamp(result.validated_at),
+                "revalidated": not reused,
             },
         )
+    save_results(wh, company_id, fresh)

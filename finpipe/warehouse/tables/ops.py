@@ -184,6 +184,28 @@ WRITEBACK_SETTINGS = Table(
     primary_key=("company_id",),
 )
 
+QUALITY_RESULTS = Table(
+    schema="ops",
+    name="quality_results",
+    doc="The last Great Expectations validation of each company's partition of each landing table, with the partition's fingerprint (rows, newest extraction, payload bytes) at that moment: a sync that did not change a partition reuses its result instead of validating the same rows again.",
+    columns=(
+        company_id_column(),
+        col("table_name", Kind.TEXT, "the landing table, schema.name", nullable=False),
+        col(
+            "fingerprint",
+            Kind.TEXT,
+            "rows, newest extracted_at and payload bytes of the partition when validated",
+            nullable=False,
+        ),
+        col("passed", Kind.BOOL, "every expectation held", nullable=False),
+        col("rows", Kind.INT, "rows validated", nullable=False),
+        col("failed_expectations", Kind.INT, "expectations that did not hold", nullable=False),
+        col("results", Kind.TEXT, "the expectations' outcomes as a Markdown table", nullable=False),
+        col("validated_at", Kind.TIMESTAMP, "when the validation ran", nullable=False),
+    ),
+    primary_key=("company_id", "table_name"),
+)
+
 TABLES = (
     COMPANIES,
     CONNECTIONS,
@@ -192,4 +214,5 @@ TABLES = (
     OAUTH_TOKENS,
     SOURCE_POLICIES,
     WRITEBACK_SETTINGS,
+    QUALITY_RESULTS,
 )
