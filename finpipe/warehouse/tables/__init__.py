@@ -7,6 +7,7 @@ from finpipe.warehouse.tables import (
     analytics_anomalies,
     analytics_financials,
     analytics_forecast,
+    analytics_insights,
     analytics_peers,
     compliance,
     ledger,
@@ -33,6 +34,7 @@ ALL_TABLES: tuple[Table, ...] = (
     *analytics_anomalies.TABLES,
     *analytics_forecast.TABLES,
     *analytics_peers.TABLES,
+    *analytics_insights.TABLES,
 )
 
 
