@@ -1,0 +1,505 @@
+"""Rule detectors on one company's transactions (:data:`features.TRANSACTION_SCHEMA`).
+
+Each rule returns :data:`flags.FLAG_SCHEMA` rows: the transactions it flags with a score in
+[0, 1] and a reason naming the numbers. Thresholds live in :class:`RuleConfig`; none is
+fitted to labels: they are either accounting conventions (an approval limit is a round
+number, a duplicate is paid within days) or read off the company's own history (what a
+vendor usually costs, when the company usually posts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from finpipe.analytics.anomalies.features import PAYMENT_TYPES
+from finpipe.analytics.anomalies.flags import empty_flags, finish, label, money
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Rule thresholds (amounts in minor units)."""
+
+    duplicate_window_days: int = 5
+    # Approval limits a company may use; a payment in [limit * (1 - split_band), limit) is
+    # "just under" it. Override per deployment when the real limits are known.
+    approval_limits: tuple[int, ...] = tuple(
+        x * 100 for x in (1_000, 2_000, 2_500, 5_000, 10_000, 20_000, 25_000, 50_000)
+    )
+    split_band: float = 0.10
+    split_window_days: int = 7
+    round_unit: int = 500_00  # a multiple of 500.00
+    round_minimum: int = 1_000_00
+    round_vendor_share: float = 0.2  # a vendor billed round sums this often is not flagged
+    off_hours_start: int = 6  # entries before 06:00 ...
+    off_hours_end: int = 22  # ... or from 22:00 on, or on a Saturday/Sunday, are off hours
+    # ... or on a public holiday (month, day), e.g. ((1, 1), (12, 25)). Empty by default:
+    # no holiday calendar ships with finpipe, and a company that works through Christmas
+    # would see every such entry flagged; configure the deployment's country's holidays.
+    holidays: tuple[tuple[int, int], ...] = ()
+    off_hours_usual_share: float = 0.02  # ... and flagged where this rare for their kind
+    off_hours_min_history: int = 20
+    new_vendor_days: int = 30
+    new_vendor_quantile: float = 0.99  # of the company's purchase amounts
+    bank_change_window_days: int = 10
+    bank_change_ratio: float = 2.0  # x the vendor's median earlier payment
+    bank_change_min_age_days: int = 30
+    unusual_user_share: float = 0.02
+    unusual_user_min_history: int = 20
+
+
+DEFAULT_RULES = RuleConfig()
+
+
+def _ref(frame: pl.DataFrame) -> list[str]:
+    return [label(n, d) for n, d in frame.select("number", "document_id").iter_rows()]
+
+
+_cost_or_unknown = pl.col("standard_code").is_null() | pl.col("standard_code").str.slice(
+    0, 1
+).is_in(("5", "6"))
+
+
+def _payments(tx: pl.DataFrame) -> pl.DataFrame:
+    """Money out to vendors for costs: owners' drawings, wages and tax settlements (posted
+    to equity or liability accounts) are not vendor payments."""
+    return tx.filter(
+        pl.col("doc_type").is_in(PAYMENT_TYPES)
+        & pl.col("contact_id").is_not_null()
+        & (pl.col("contact_kind").fill_null("vendor") == "vendor")
+        & (pl.col("amount") > 0)
+        & _cost_or_unknown
+    )
+
+
+def _grouped_flags(
+    members: pl.DataFrame, tx: pl.DataFrame, reasons: dict[int, str], scores: dict[int, float]
+) -> pl.DataFrame:
+    """Flag rows of every transaction of ``members`` (group, provider, document_id)."""
+    groups = pl.DataFrame(
+        {
+            "group": list(reasons),
+            "reason": list(reasons.values()),
+            "score": [scores[g] for g in reasons],
+        },
+        schema={"group": pl.Int64, "reason": pl.String, "score": pl.Float64},
+    )
+    related = members.group_by("group").agg(
+        pl.col("document_id").sort().str.join(",").alias("related_document_ids")
+    )
+    return (
+        members.select("group", "provider", "document_id")
+        .join(groups, on="group")
+        .join(related, on="group")
+        .join(tx, on=["provider", "document_id"])
+    )
+
+
+# ------------------------------------------------------------------ duplicate payments
+
+
+def duplicate_payments(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.DataFrame:
+    """Two or more payments to one vendor of the same amount within the window, or bills of
+    one vendor with the same normalised number. Score 0.95 when the payments settle the same
+    bill (it is then paid more than once), else 0.7."""
+    pays = _payments(tx).sort("issue_date", "document_id")
+    pays = pays.with_columns(
+        (pl.col("issue_date").diff().over("contact_id", "amount").dt.total_days())
+        .fill_null(10**6)
+        .alias("gap")
+    )
+    pays = pays.with_columns(
+        (pl.col("gap") > config.duplicate_window_days)
+        .cum_sum()
+        .over("contact_id", "amount")
+        .alias("run")
+    )
+    key = ["contact_id", "amount", "run"]
+    dup = pays.filter(pl.len().over(key) > 1).with_columns(
+        pl.struct(key).rank("dense").cast(pl.Int64).alias("group")
+    )
+    bills = tx.filter((pl.col("doc_type") == "bill") & pl.col("number").is_not_null()).with_columns(
+        pl.col("number")
+        .str.to_uppercase()
+        .str.replace_all(r"[^A-Z0-9]", "")
+        .str.replace(r"^[A-Z]*0*", "")
+        .alias("norm")
+    )
+    bills = bills.filter((pl.col("norm") != "") & (pl.len().over("contact_id", "norm") > 1))
+    reasons: dict[int, str] = {}
+    scores: dict[int, float] = {}
+    for (group,), rows in dup.partition_by("group", as_dict=True, maintain_order=True).items():
+        days = (rows["issue_date"].max() - rows["issue_date"].min()).days
+        same_bill = rows["paid_document_id"].n_unique() == 1 and rows["paid_document_id"][0]
+        reasons[group] = (
+            f"paid {rows.height} times {money(rows['amount'][0], rows['currency'][0])} to "
+            f"{rows['contact_name'][0]} within {days} day(s): {', '.join(_ref(rows))}"
+            + (f" (all against bill {same_bill})" if same_bill else "")
+        )
+        scores[group] = 0.95 if same_bill else 0.7
+    out = [_grouped_flags(dup.select("group", "provider", "document_id"), tx, reasons, scores)]
+    if bills.height:
+        bills = bills.with_columns(
+            (pl.struct("contact_id", "norm").rank("dense").cast(pl.Int64) + 10**6).alias("group")
+        )
+        b_reasons: dict[int, str] = {}
+        for (group,), rows in bills.partition_by("group", as_dict=True).items():
+            b_reasons[group] = (
+                f"{rows.height} bills of {rows['contact_name'][0]} with the same number "
+                f"{rows['number'][0]!r} (normalised {rows['norm'][0]!r}): "
+                + ", ".join(money(a, rows["currency"][0]) for a in rows["amount"])
+            )
+        out.append(
+            _grouped_flags(
+                bills.select("group", "provider", "document_id"),
+                tx,
+                b_reasons,
+                dict.fromkeys(b_reasons, 0.8),
+            )
+        )
+    return finish(pl.concat(out, how="diagonal_relaxed"), "duplicate_payment", "rules")
+
+
+# ------------------------------------------------------------------ split payments
+
+
+def split_payments(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.DataFrame:
+    """Two or more payments of one bill within the window, each just under the same
+    approval limit (``[limit * (1 - split_band), limit)``) and together over it: a payment
+    an approver should have seen, cut into pieces that each escape approval. Separate bills
+    paid the same week are normal and not grouped; card purchases (no bill) fall under card
+    limits, not payment approval, and are left out."""
+    limits = sorted(config.approval_limits)
+    pays = _payments(tx)
+    limit = pl.lit(None, pl.Int64)
+    for lim in reversed(limits):  # the smallest limit the amount is just under
+        under = (pl.col("amount") < lim) & (pl.col("amount") >= lim * (1 - config.split_band))
+        limit = pl.when(under).then(pl.lit(lim, pl.Int64)).otherwise(limit)
+    pays = pays.with_columns(limit.alias("limit"), pl.col("paid_document_id").alias("bill"))
+    pays = pays.filter(pl.col("limit").is_not_null() & pl.col("bill").is_not_null())
+    over = ["contact_id", "bill", "limit"]
+    pays = pays.sort("issue_date", "document_id").with_columns(
+        pl.col("issue_date").diff().over(over).dt.total_days().fill_null(10**6).alias("gap")
+    )
+    pays = pays.with_columns(
+        (pl.col("gap") > config.split_window_days).cum_sum().over(over).alias("run")
+    )
+    key = [*over, "run"]
+    # same-amount pairs are duplicates, not splits
+    groups = pays.filter(
+        (pl.len().over(key) > 1)
+        & (pl.col("amount").sum().over(key) > pl.col("limit"))
+        & (pl.col("amount").n_unique().over(key) > 1)
+    ).with_columns(pl.struct(key).rank("dense").cast(pl.Int64).alias("group"))
+    reasons: dict[int, str] = {}
+    scores: dict[int, float] = {}
+    for (group,), rows in groups.partition_by("group", as_dict=True, maintain_order=True).items():
+        ccy = rows["currency"][0]
+        days = (rows["issue_date"].max() - rows["issue_date"].min()).days
+        bill = rows["bill"][0]
+        reasons[group] = (
+            f"{rows.height} payments to {rows['contact_name'][0]} within {days} day(s), each "
+            f"just under {money(rows['limit'][0], ccy)} ("
+            + ", ".join(money(a) for a in rows["amount"])
+            + f"; together {money(int(rows['amount'].sum()), ccy)}): {', '.join(_ref(rows))}"
+            + f", all against bill {bill}"
+        )
+        scores[group] = min(1.0, 0.7 + 0.1 * rows.height)
+    flagged = _grouped_flags(groups.select("group", "provider", "document_id"), tx, reasons, scores)
+    return finish(flagged, "split_payment", "rules")
+
+
+# ------------------------------------------------------------------ round amounts
+
+
+def round_amounts(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.DataFrame:
+    """Payments of an exact multiple of ``round_unit`` (at least ``round_minimum``) to a
+    vendor whose other payments are seldom round."""
+    pays = _payments(tx)
+    is_round = (pl.col("amount") % config.round_unit == 0) & (
+        pl.col("amount") >= config.round_minimum
+    )
+    pays = pays.with_columns(is_round.alias("round"))
+    others = pl.len().over("contact_id") - 1
+    round_others = pl.col("round").cast(pl.Int64).sum().over("contact_id") - 1
+    pays = pays.with_columns(
+        others.alias("others"),
+        (round_others / pl.when(others > 0).then(others).otherwise(1)).alias("share"),
+    )
+    hit = pays.filter(pl.col("round") & (pl.col("share") < config.round_vendor_share))
+    if hit.is_empty():
+        return empty_flags()
+    # 1,000s rounder than 500s; a vendor never paid round before is the clearest case
+    zeros = pl.when(pl.col("amount") % 1_000_00 == 0).then(0.15).otherwise(0.0)
+    hit = hit.with_columns((0.65 + zeros + 0.2 * (1 - pl.col("share") * 5)).alias("score"))
+    reasons = [
+        f"payment of exactly {money(a, c)} to {n or 'an unnamed payee'}; "
+        f"{s:.0%} of its {o} other payment(s) are round"
+        for a, c, n, s, o in hit.select(
+            "amount", "currency", "contact_name", "share", "others"
+        ).iter_rows()
+    ]
+    return finish(hit.with_columns(pl.Series("reason", reasons)), "round_amount", "rules")
+
+
+# ------------------------------------------------------------------ off-hours postings
+
+
+def off_hours_postings(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.DataFrame:
+    """Documents entered at night, at the weekend or on a holiday where that is rare for
+    their kind.
+
+    "Rare" is read off the company's own entries: among the other documents of the same
+    type (or, failing that, the same type and contact) at most ``off_hours_usual_share``
+    were entered off hours, over at least ``off_hours_min_history`` of them. Documents that
+    bank-feed rules and integrations create at any hour are so not flagged; a person keying
+    a payment at 3 a.m. is. With the posting user known, only users who do not usually post
+    off hours are flagged."""
+    t = tx.filter(
+        pl.col("entered_at").is_not_null()
+        & pl.col("doc_type").is_in(
+            (*PAYMENT_TYPES, "customer_payment", "bill", "invoice", "journal", "transfer")
+        )
+    )
+    hour = pl.col("entered_at").dt.hour()
+    odd = (
+        (hour < config.off_hours_start)
+        | (hour >= config.off_hours_end)
+        | (pl.col("entered_at").dt.weekday() >= 6)
+        | (
+            pl.col("entered_at").dt.month().cast(pl.Int64) * 100
+            + pl.col("entered_at").dt.day().cast(pl.Int64)
+        ).is_in([m * 100 + d for m, d in config.holidays])
+    )
+    t = t.with_columns(odd.cast(pl.Int64).alias("odd"))
+    keys = {"type": ["doc_type"], "contact": ["doc_type", "contact_id"]}
+    if t["created_by"].drop_nulls().len():
+        keys["user"] = ["doc_type", "created_by"]
+    cols = []
+    for name, key in keys.items():
+        n = pl.len().over(key) - 1
+        k = pl.col("odd").sum().over(key) - pl.col("odd")
+        cols += [n.alias(f"n_{name}"), (k / pl.when(n > 0).then(n).otherwise(1)).alias(f"s_{name}")]
+    t = t.with_columns(cols)
+    rare = pl.lit(False)
+    for name in ("type", "contact"):
+        rare = rare | (
+            (pl.col(f"n_{name}") >= config.off_hours_min_history)
+            & (pl.col(f"s_{name}") <= config.off_hours_usual_share)
+        )
+    if "user" in keys:
+        rare = rare & (pl.col("s_user") <= config.off_hours_usual_share)
+    hit = t.filter((pl.col("odd") == 1) & rare)
+    if hit.is_empty():
+        return empty_flags()
+    share = pl.min_horizontal(
+        pl.when(pl.col("n_type") >= config.off_hours_min_history).then(pl.col("s_type")),
+        pl.when(pl.col("n_contact") >= config.off_hours_min_history).then(pl.col("s_contact")),
+    )
+    hit = hit.with_columns(share.alias("share"))
+    hit = hit.with_columns((0.95 - 5 * pl.col("share")).alias("score"))
+    reasons = [
+        f"{dt_type.replace('_', ' ')} {label(num, doc)} of {money(a, c)} entered "
+        f"{at:%a %Y-%m-%d %H:%M} UTC"
+        + (f" by {user}" if user else "")
+        + f"; only {s:.1%} of {n} other {dt_type.replace('_', ' ')}s"
+        + (f" to {who}" if by_contact else "")
+        + " were entered off hours"
+        for dt_type, num, doc, a, c, at, user, s, n, who, by_contact in hit.select(
+            "doc_type",
+            "number",
+            "document_id",
+            "amount",
+            "currency",
+            "entered_at",
+            "created_by",
+            "share",
+            pl.when(pl.col("share") == pl.col("s_type"))
+            .then("n_type")
+            .otherwise("n_contact")
+            .alias("n"),
+            "contact_name",
+            (pl.col("share") != pl.col("s_type")).alias("by_contact"),
+        ).iter_rows()
+    ]
+    return finish(hit.with_columns(pl.Series("reason", reasons)), "off_hours_posting", "rules")
+
+
+# ------------------------------------------------------------------ new vendor, large payment
+
+
+def _vendor_first_seen(tx: pl.DataFrame, contacts: pl.DataFrame) -> pl.DataFrame:
+    first_doc = (
+        tx.filter(pl.col("contact_id").is_not_null())
+        .group_by("contact_id")
+        .agg(pl.col("issue_date").min().alias("first_doc"))
+    )
+    created = contacts.select(
+        "contact_id",
+        "name",
+        "bank_account_number",
+        "updated_at",
+        pl.col("created_at").dt.date().alias("created"),
+    ).unique("contact_id")
+    return first_doc.join(created, on="contact_id", how="left").with_columns(
+        pl.min_horizontal("first_doc", "created").alias("first_seen")
+    )
+
+
+def new_vendor_large_payments(
+    tx: pl.DataFrame, contacts: pl.DataFrame, config: RuleConfig = DEFAULT_RULES
+) -> pl.DataFrame:
+    """Bills and payments to a vendor first seen (created, or first billed) less than
+    ``new_vendor_days`` before, above the ``new_vendor_quantile`` of what the company pays
+    its established vendors. A vendor already there when the books start is not new."""
+    purchases = tx.filter(
+        pl.col("doc_type").is_in(("bill", "bill_payment", "expense"))
+        & (pl.col("contact_kind").fill_null("vendor") == "vendor")
+        & _cost_or_unknown
+        & pl.col("contact_id").is_not_null()
+    )
+    books_start = tx["issue_date"].min()
+    seen = _vendor_first_seen(tx, contacts)
+    purchases = purchases.join(
+        seen.select("contact_id", "first_seen"), on="contact_id"
+    ).with_columns((pl.col("issue_date") - pl.col("first_seen")).dt.total_days().alias("age"))
+    new = (pl.col("age") <= config.new_vendor_days) & (
+        pl.col("first_seen") > books_start + pl.duration(days=config.new_vendor_days)
+    )
+    # "large" against what established vendors are paid (new vendors' own amounts aside)
+    usual = purchases.filter(~new)
+    if usual.height < 20:
+        return empty_flags()
+    cut = float(usual["amount"].quantile(config.new_vendor_quantile) or 0)
+    hit = purchases.filter(new & (pl.col("amount") > cut))
+    if hit.is_empty():
+        return empty_flags()
+    hit = hit.with_columns(
+        (0.7 + 0.3 * (1 - pl.col("age") / (config.new_vendor_days + 1))).alias("score")
+    )
+    reasons = [
+        f"{t.replace('_', ' ')} {label(num, doc)} of {money(a, c)} to {who}, first seen "
+        f"{first} ({age} day(s) before); above {config.new_vendor_quantile:.0%} of "
+        f"established vendors' purchases ({money(int(cut), c)})"
+        for t, num, doc, a, c, who, first, age in hit.select(
+            "doc_type",
+            "number",
+            "document_id",
+            "amount",
+            "currency",
+            "contact_name",
+            "first_seen",
+            "age",
+        ).iter_rows()
+    ]
+    return finish(
+        hit.with_columns(pl.Series("reason", reasons)), "new_vendor_large_payment", "rules"
+    )
+
+
+# ------------------------------------------------------------------ bank details changed
+
+
+def bank_change_payments(
+    tx: pl.DataFrame, contacts: pl.DataFrame, config: RuleConfig = DEFAULT_RULES
+) -> pl.DataFrame:
+    """Payments to a vendor within ``bank_change_window_days`` after its record (which holds
+    its bank details) was changed, at least ``bank_change_ratio`` x its median earlier
+    payment. A record changed within ``bank_change_min_age_days`` of its first use is a
+    set-up edit, not a change."""
+    seen = _vendor_first_seen(tx, contacts).filter(
+        pl.col("updated_at").is_not_null()
+        & (
+            pl.col("updated_at").dt.date()
+            > pl.col("first_seen") + pl.duration(days=config.bank_change_min_age_days)
+        )
+    )
+    pays = _payments(tx).filter(pl.col("doc_type") == "bill_payment")
+    if seen.is_empty() or pays.is_empty():
+        return empty_flags()
+    pays = pays.join(
+        seen.select("contact_id", "updated_at", "bank_account_number"), on="contact_id"
+    )
+    changed = pl.col("updated_at").dt.date()
+    before = (
+        pays.filter(pl.col("issue_date") < changed)
+        .group_by("contact_id")
+        .agg(pl.col("amount").median().alias("median_before"), pl.len().alias("n_before"))
+    )
+    hit = (
+        pays.filter(
+            (pl.col("issue_date") >= changed)
+            & (pl.col("issue_date") <= changed + pl.duration(days=config.bank_change_window_days))
+        )
+        .join(before, on="contact_id")
+        .filter(pl.col("amount") >= config.bank_change_ratio * pl.col("median_before"))
+    )
+    if hit.is_empty():
+        return empty_flags()
+    ratio = pl.col("amount") / pl.col("median_before")
+    hit = hit.with_columns(ratio.alias("ratio"), (0.6 + 0.1 * ratio.log(2)).alias("score"))
+    reasons = [
+        f"paid {money(a, c)} ({r:.1f}x its median of {money(int(m), c)} over {n} earlier "
+        f"payment(s)) to {who} {(d - u.date()).days} day(s) after its record and bank details "
+        f"changed on {u:%Y-%m-%d} (account now {acct or 'not given'})"
+        for a, c, r, m, n, who, d, u, acct in hit.select(
+            "amount",
+            "currency",
+            "ratio",
+            "median_before",
+            "n_before",
+            "contact_name",
+            "issue_date",
+            "updated_at",
+            "bank_account_number",
+        ).iter_rows()
+    ]
+    return finish(hit.with_columns(pl.Series("reason", reasons)), "bank_details_changed", "rules")
+
+
+# ------------------------------------------------------------------ unusual user
+
+
+def unusual_users(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.DataFrame:
+    """Documents posted to an account by a user who posts at most ``unusual_user_share`` of
+    that account's documents (over ``unusual_user_min_history`` known). Needs ``created_by``:
+    without posting users it flags nothing."""
+    t = tx.filter(pl.col("created_by").is_not_null() & pl.col("account_id").is_not_null())
+    if t.is_empty():
+        return empty_flags()
+    t = t.with_columns(
+        (pl.len().over("account_id") - 1).alias("n"),
+        (pl.len().over("account_id", "created_by") - 1).alias("k"),
+    )
+    share = pl.col("k") / pl.when(pl.col("n") > 0).then(pl.col("n")).otherwise(1)
+    hit = t.filter(
+        (pl.col("n") >= config.unusual_user_min_history) & (share <= config.unusual_user_share)
+    ).with_columns(share.alias("share"), (0.9 - 10 * share).alias("score"))
+    reasons = [
+        f"{label(num, doc)} ({money(a, c)}) posted to account {acct} by {user}, who posted "
+        f"{k} of its {n} other document(s)"
+        for num, doc, a, c, acct, user, k, n in hit.select(
+            "number", "document_id", "amount", "currency", "account_id", "created_by", "k", "n"
+        ).iter_rows()
+    ]
+    return finish(hit.with_columns(pl.Series("reason", reasons)), "unusual_user", "rules")
+
+
+def run_rules(
+    tx: pl.DataFrame, contacts: pl.DataFrame, config: RuleConfig = DEFAULT_RULES
+) -> pl.DataFrame:
+    """Every rule's flags (none for a company without transactions)."""
+    if tx.is_empty():
+        return empty_flags()
+    return pl.concat(
+        [
+            duplicate_payments(tx, config),
+            split_payments(tx, config),
+            round_amounts(tx, config),
+            off_hours_postings(tx, config),
+            new_vendor_large_payments(tx, contacts, config),
+            bank_change_payments(tx, contacts, config),
+            unusual_users(tx, config),
+        ]
+    )
