@@ -17,16 +17,19 @@ register_companies_job = dg.define_asset_job(
 # The main per-company job: everything partitioned by company, in dependency order.
 main_job = dg.define_asset_job(
     name="finpipe_main",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ops", "reference", "marts"),
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.groups("ops", "reference", "marts", "benchmarks"),
     partitions_def=company_partitions,
     description="Everything finpipe builds for one company, end to end.",
 )
 
-# The BI marts read across companies, so they are rebuilt once after the per-company runs.
+# The BI marts and the peer benchmarks read across companies, so they are rebuilt once after
+# the per-company runs (inside finpipe_main they would be recomputed once per company).
 marts_job = dg.define_asset_job(
     name="build_marts",
-    selection=dg.AssetSelection.groups("marts"),
-    description="dbt build of the BI marts (dbt/) against the warehouse.",
+    selection=dg.AssetSelection.groups("benchmarks", "marts"),
+    description="Peer benchmarks across companies, then the dbt build of the BI marts (dbt/) "
+    "against the warehouse.",
 )
 
 # Bank data only (every bank API, the statement drop folder, the canonical bank tables): what
