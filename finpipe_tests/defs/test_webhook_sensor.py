@@ -272,6 +272,24 @@ def test_run_requests_resolve_against_the_code_location(registry: Warehouse) -> 
         # own partition request) and tagged.
         assert request.tags["dagster/partition"] == request.partition_key
         assert set(request.asset_selection or []) <= job.asset_layer.selected_asset_keys
+    # Each run carries the company's ledger chain downstream of the synced provider, and
+    # every asset of it is one declarative automation would run next anyway.
+    by_provider = {
+        r.tags["finpipe/provider"]: set(r.asset_selection or []) for r in data.run_requests
+    }
+    journal = dg.AssetKey(["ledger", "journal_lines"])
+    matches = dg.AssetKey(["recon", "matches"])
+    writeback = dg.AssetKey(["recon", "writeback_log"])
+    bank_lines = dg.AssetKey(["ledger", "bank_lines"])
+    qbo = by_provider["quickbooks"]
+    assert set(LANDING_KEYS["quickbooks"]) <= qbo
+    assert {journal, matches, dg.AssetKey(["ledger", "account_map"])} <= qbo
+    assert writeback not in qbo and bank_lines not in qbo
+    bank = by_provider["aggregator"]
+    assert {bank_lines, matches} <= bank and writeback not in bank
+    graph = defs.get_repository_def().asset_graph
+    for key in (qbo | bank) - set(LANDING_KEYS["quickbooks"]) - set(LANDING_KEYS["aggregator"]):
+        assert graph.get(key).automation_condition is not None, key
 
 
 @dg.op
