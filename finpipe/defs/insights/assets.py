@@ -14,38 +14,21 @@ from finpipe.analytics.insights.build import (
     write_insights,
 )
 from finpipe.analytics.insights.narrative import LLMConfig, narrate
+from finpipe.defs.anomalies.checks import FLAGS_KEY
 from finpipe.defs.financials.assets import KEYS as FINANCIALS_KEYS
+from finpipe.defs.forecast.assets import CASH_WARNINGS_KEY
 from finpipe.defs.insights.checks import INSIGHTS_KEY, check_results, check_specs
 from finpipe.defs.ledger.books import KEYS as BOOK_KEYS
 from finpipe.defs.metadata import derived_table_spec, markdown_preview
 from finpipe.defs.partitions import company_partitions
+from finpipe.defs.peers.assets import KEYS as PEER_KEYS
 from finpipe.defs.resources import WarehouseResource
 from finpipe.warehouse.tables.analytics_insights import INSIGHT_NARRATIVES, INSIGHTS
 
 
-def _optional_deps() -> list[dg.AssetKey]:
-    # The anomaly, forecast and peer parts are optional sources: depend on them only where
-    # their Dagster modules exist (an insight of a missing part is simply not generated).
-    keys: list[dg.AssetKey] = []
-    try:
-        from finpipe.defs.anomalies.checks import FLAGS_KEY
-
-        keys.append(FLAGS_KEY)
-    except ImportError:
-        pass
-    try:
-        from finpipe.defs.forecast.assets import CASH_WARNINGS_KEY
-
-        keys.append(CASH_WARNINGS_KEY)
-    except ImportError:
-        pass
-    try:
-        from finpipe.defs.peers.assets import KEYS as PEER_KEYS
-
-        keys.append(PEER_KEYS["peer_benchmarks"])
-    except ImportError:
-        pass
-    return keys
+def _source_deps() -> list[dg.AssetKey]:
+    # The flags, the cash warnings and the peer positions are sources of insights too.
+    return [FLAGS_KEY, CASH_WARNINGS_KEY, PEER_KEYS["peer_benchmarks"]]
 
 
 DEPS = [
@@ -54,7 +37,7 @@ DEPS = [
     FINANCIALS_KEYS["health_components"],
     BOOK_KEYS["documents"],
     BOOK_KEYS["contacts"],
-    *_optional_deps(),
+    *_source_deps(),
 ]
 NARRATIVES_KEY = dg.AssetKey(["analytics", INSIGHT_NARRATIVES.name])
 
