@@ -522,10 +522,10 @@ def measure_latency(args: argparse.Namespace) -> bool:
     missing = [c for c in measured if c.latency is None]
     runs = instance.get_runs()  # type: ignore[attr-defined]
     webhook_runs = [r for r in runs if r.tags.get("finpipe/trigger") == "webhook"]
-    automation_runs = [r for r in runs if "dagster/automation_condition" in " ".join(r.tags)]
+    automation_runs = [r for r in runs if r.tags.get("dagster/sensor_name") == "finpipe_automation"]
     print(
         f"  runs launched by the daemon: {len(webhook_runs)} webhook syncs, "
-        f"{len(automation_runs)} automation runs (ledger, reconciliation) for "
+        f"{len(automation_runs)} automation runs (analytics and the rest downstream) for "
         f"{len(measured)} changes"
     )
     if missing:
