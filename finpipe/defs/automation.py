@@ -11,6 +11,28 @@ from __future__ import annotations
 
 import dagster as dg
 
+# Analytics (statements, anomaly models, forecast fits, peer ranks, insights) need not follow
+# every webhook within seconds: they rebuild after their inputs change, at most once per this
+# many minutes per company, so a stream of webhooks keeps the two cores for syncs and ledgers.
+ANALYTICS_REFRESH_MINUTES = 10
+
+
+def ledger_condition() -> dg.AutomationCondition:
+    """Rebuild as soon as an upstream partition changed (ledger, bank lines, reconciliation)."""
+    return dg.AutomationCondition.eager()
+
+
+def analytics_condition(minutes: int = ANALYTICS_REFRESH_MINUTES) -> dg.AutomationCondition:
+    """``eager()``, but not again within the same ``minutes``-long window of the clock: a
+    change inside the window is picked up when the next one starts."""
+    requested_this_window = dg.AutomationCondition.newly_requested().since(
+        dg.AutomationCondition.cron_tick_passed(f"*/{minutes} * * * *")
+    )
+    return (dg.AutomationCondition.eager() & ~requested_this_window).with_label(
+        f"eager, at most once every {minutes} minutes"
+    )
+
+
 finpipe_automation = dg.AutomationConditionSensorDefinition(
     "finpipe_automation",
     target=dg.AssetSelection.all(),

@@ -5,18 +5,25 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from finpipe.defs.automation import analytics_condition, ledger_condition
 from finpipe.warehouse import Table, WriteResult
+
+# Groups of derived tables that refresh at most every few minutes (see analytics_condition);
+# the others (ledger, reconciliation) follow every upstream change at once.
+RATE_LIMITED_GROUPS = frozenset({"analytics", "benchmarks"})
 
 
 def derived_table_spec(
     key: dg.AssetKey, table: Table, group: str, deps: list[dg.AssetKey]
 ) -> dg.AssetSpec:
-    """The spec of a per-company table derived from upstream assets (ledger, recon): its
-    declaration as description and column schema, rebuilt whenever an upstream partition
-    changes (a webhook-driven sync, say)."""
+    """The spec of a table derived from upstream assets: its declaration as description and
+    column schema, rebuilt by declarative automation when an upstream partition changes (a
+    webhook-driven sync, say): at once for the ledger and reconciliation, at most every few
+    minutes for the analytics groups."""
+    condition = analytics_condition() if group in RATE_LIMITED_GROUPS else ledger_condition()
     return dg.AssetSpec(
         key,
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=condition,
         description=table.doc,
         group_name=group,
         kinds={"polars", "duckdb", "postgres"},
