@@ -17,12 +17,12 @@ from finpipe.config import generate_secret_key, load_settings
 from finpipe.connectors.banks import bank_providers
 from finpipe.connectors.statements.dropfolder import inbox_dir
 from finpipe.definitions import defs as load_defs
-from finpipe.instance import prepare_dagster_home
 from finpipe.sandbox.bank_view import BankView
 from finpipe.sandbox.server import Sandbox, SandboxServer, build_sandbox
 from finpipe.sandbox.statements import export_statements
 from finpipe.sandbox.world import WorldSpec, generate_world
 from finpipe.warehouse import Warehouse
+from finpipe.warehouse.backends import keep_duckdb_open
 from finpipe.warehouse.tables.ledger import BANK_ACCOUNTS, BANK_LINES
 from finpipe.warehouse.tables.ops import COMPANIES
 from finpipe.warehouse.tables.raw import STATEMENT_LINES
@@ -89,7 +89,10 @@ def test_every_bank_source_lands_and_matches_the_world(bank_home: tuple[Path, Sa
     world = sandbox.world
     settings = load_settings()
     companies = world.table("companies").collect().sort("company_id")
-    with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
+    # About twenty in-process runs: an in-memory instance (the SQLite and PostgreSQL
+    # instances are what test_materialize and the demo test cover) and the DuckDB file kept
+    # loaded between calls, as the demo does; the bank logic under test is the same.
+    with dg.DagsterInstance.ephemeral() as instance, keep_duckdb_open(settings.warehouse):
         defs = load_defs()
         assert (
             defs.resolve_job_def("register_companies").execute_in_process(instance=instance).success

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from finpipe.companies import partition_changes
-from finpipe.config import load_settings
+from finpipe.config import Settings, load_settings
 from finpipe.definitions import defs as load_defs
 from finpipe.instance import POOL_LIMITS, apply_pool_limits, prepare_dagster_home
 from finpipe.sandbox.world import load_world
@@ -54,7 +54,93 @@ def _run_main(
     return result
 
 
+def _assert_partitioned_runs(
+    defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings, company: str
+) -> str:
+    """One company's finpipe_main: every check passes, a re-run changes nothing, a
+    connection that needs re-authorisation fails the run. Returns the first run's id."""
+    result = _run_main(defs, instance, company)
+    checks = result.get_asset_check_evaluations()
+    names = sorted({c.check_name for c in checks})
+    assert names == [
+        "accounts_mapped",
+        "audit_chain_intact",
+        "bank_balance_continuity",
+        "cash_flow_ties_to_cash",
+        "connections_active",
+        "entries_balanced",
+        "flags_explained",
+        "forecasts_finite",
+        "insight_ranks_contiguous",
+        "insights_verified",
+        "intervals_ordered",
+        "landing_expectations",
+        "matches_exclusive",
+        "matches_provider_trial_balance",
+        "monthly_trial_balance_zero",
+        "no_rejected_files",
+        "nothing_unreconciled_over_90_days",
+        "open_balances_agree_with_provider",
+        "overrides_valid",
+        "scores_in_range",
+        "statements_tie_to_trial_balance",
+        "world_books_balance",
+        "writeback_clean",
+    ]
+    assert all(c.passed for c in checks)
+    # No connection is active yet (the world only registers pending ones): every
+    # landing table of this company is materialized empty, and says why.
+    event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "quickbooks_invoice"]))
+    assert event is not None and event.asset_materialization is not None
+    meta = event.asset_materialization.metadata
+    assert meta["dagster/row_count"].value == 0
+    assert meta["note"].value == "no active quickbooks connection"
+    _assert_company_landed(company, settings.world_dir)
+    with Warehouse.from_settings(settings) as wh:
+        before = {t.name: wh.count(t) for t in WORLD_TABLES}
+        _run_main(defs, instance, company)
+        after = {t.name: wh.count(t) for t in WORLD_TABLES}
+    assert before == after
+    event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "world_bank_lines"]))
+    assert event is not None and event.asset_materialization is not None
+    assert event.asset_materialization.partition == company
+    meta = event.asset_materialization.metadata
+    assert meta["dagster/row_count"].value == after["world_bank_lines"] > 0
+    assert meta["rows_replaced"].value == after["world_bank_lines"]
+
+    # A connection that needs re-authorisation fails the run loudly, without retries.
+    with Warehouse.from_settings(settings) as wh:
+        conn = wh.read(
+            CONNECTIONS,
+            where="company_id = %s AND provider IN ('quickbooks', 'xero')",
+            params=[company],
+        ).row(0, named=True)
+        wh.execute(
+            "UPDATE ops.connections SET status = 'needs_reauth', "
+            "status_reason = 'refresh token refused' WHERE company_id = %s AND provider = %s",
+            [company, conn["provider"]],
+        )
+    failed = defs.resolve_job_def("finpipe_main").execute_in_process(
+        instance=instance, partition_key=company, raise_on_error=False
+    )
+    assert not failed.success
+    messages = [
+        e.event_specific_data.error.message
+        for e in failed.all_events
+        if e.is_step_failure and e.event_specific_data is not None
+    ]
+    assert any(
+        f"{conn['external_id']} of {company} is needs_reauth: refresh token refused" in m
+        for m in messages
+    ), messages
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in failed.all_events)
+    return result.run_id
+
+
+# The instance and the warehouse are independent: each engine's warehouse runs once, the
+# DuckDB file under the embedded SQLite instance and PostgreSQL under the PostgreSQL one.
 @pytest.mark.slow
+@pytest.mark.parametrize("warehouse_url", ["duckdb"], indirect=True)
 def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> None:
     settings = load_settings()
     home = prepare_dagster_home(settings)
@@ -63,76 +149,7 @@ def test_sqlite_instance_partitioned_run_is_idempotent(finpipe_home: Path) -> No
         defs = load_defs()
         companies = _register_and_partition(defs, instance)
         assert len(companies) == 4
-        company = companies[0]
-        result = _run_main(defs, instance, company)
-        checks = result.get_asset_check_evaluations()
-        names = sorted({c.check_name for c in checks})
-        assert names == [
-            "accounts_mapped",
-            "audit_chain_intact",
-            "bank_balance_continuity",
-            "connections_active",
-            "entries_balanced",
-            "landing_expectations",
-            "matches_exclusive",
-            "matches_provider_trial_balance",
-            "monthly_trial_balance_zero",
-            "no_rejected_files",
-            "nothing_unreconciled_over_90_days",
-            "open_balances_agree_with_provider",
-            "overrides_valid",
-            "world_books_balance",
-            "writeback_clean",
-        ]
-        assert all(c.passed for c in checks)
-        # No connection is active yet (the world only registers pending ones): every
-        # landing table of this company is materialized empty, and says why.
-        event = instance.get_latest_materialization_event(
-            dg.AssetKey(["raw", "quickbooks_invoice"])
-        )
-        assert event is not None and event.asset_materialization is not None
-        meta = event.asset_materialization.metadata
-        assert meta["dagster/row_count"].value == 0
-        assert meta["note"].value == "no active quickbooks connection"
-        _assert_company_landed(company, settings.world_dir)
-        with Warehouse.from_settings(settings) as wh:
-            before = {t.name: wh.count(t) for t in WORLD_TABLES}
-            _run_main(defs, instance, company)
-            after = {t.name: wh.count(t) for t in WORLD_TABLES}
-        assert before == after
-        event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "world_bank_lines"]))
-        assert event is not None and event.asset_materialization is not None
-        assert event.asset_materialization.partition == company
-        meta = event.asset_materialization.metadata
-        assert meta["dagster/row_count"].value == after["world_bank_lines"] > 0
-        assert meta["rows_replaced"].value == after["world_bank_lines"]
-
-        # A connection that needs re-authorisation fails the run loudly, without retries.
-        with Warehouse.from_settings(settings) as wh:
-            conn = wh.read(
-                CONNECTIONS,
-                where="company_id = %s AND provider IN ('quickbooks', 'xero')",
-                params=[company],
-            ).row(0, named=True)
-            wh.execute(
-                "UPDATE ops.connections SET status = 'needs_reauth', "
-                "status_reason = 'refresh token refused' WHERE company_id = %s AND provider = %s",
-                [company, conn["provider"]],
-            )
-        failed = defs.resolve_job_def("finpipe_main").execute_in_process(
-            instance=instance, partition_key=company, raise_on_error=False
-        )
-        assert not failed.success
-        messages = [
-            e.event_specific_data.error.message
-            for e in failed.all_events
-            if e.is_step_failure and e.event_specific_data is not None
-        ]
-        assert any(
-            f"{conn['external_id']} of {company} is needs_reauth: refresh token refused" in m
-            for m in messages
-        ), messages
-        assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in failed.all_events)
+        _assert_partitioned_runs(defs, instance, settings, companies[0])
 
 
 @pytest.fixture
@@ -165,7 +182,7 @@ def test_postgres_instance_records_runs_and_events(
         assert instance.event_log_storage.get_concurrency_info("xero").slot_count == 5
         defs = load_defs()
         company = _register_and_partition(defs, instance)[1]
-        run_id = _run_main(defs, instance, company).run_id
+        run_id = _assert_partitioned_runs(defs, instance, settings, company)
 
     # A second instance object reads everything back from PostgreSQL.
     with dg.DagsterInstance.from_config(str(home)) as reread:
