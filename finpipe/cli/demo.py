@@ -11,6 +11,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from finpipe.cli.progress import StepPrinter
 from finpipe.config import Settings, load_settings
 from finpipe.errors import FinpipeError
 from finpipe.sandbox.world import WorldSpec, generate_world
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class DemoError(FinpipeError):
@@ -315,8 +319,27 @@ def _summary(settings: Settings) -> None:
             f"{row['bank_unmatched_amount']:>12,} {row['movements_unmatched']:>11,} "
             f"{row['over_90']:>10,}  {by_rule.get(row['company_id'], '-')}"
         )
+    _analytics_summary(settings, registry)
     click.echo(f"\nWarehouse: {settings.warehouse.redacted()}")
     click.echo(f"Dagster instance: {settings.dagster_home} (open it with `make ui`)")
+
+
+def _analytics_summary(settings: Settings, registry: pl.DataFrame) -> None:
+    """Each company's health score, benchmark position, top anomaly flags and top insights.
+    The insights are re-verified against the warehouse as they are read: one number that
+    does not recompute fails the demo (UnverifiedInsightsError names it)."""
+    from finpipe.analytics.report import company_report
+    from finpipe.warehouse import Warehouse
+
+    click.echo(
+        "\nAnalytics per company (latest month; every insight's numbers recomputed from the "
+        "warehouse before it is printed):"
+    )
+    with Warehouse.from_settings(settings) as wh:
+        for row in registry.iter_rows(named=True):
+            click.echo(f"  {row['company_id']} {row['name']}")
+            for line in company_report(wh, row["company_id"]):
+                click.echo(f"    {line}")
 
 
 @click.command()
@@ -391,7 +414,7 @@ def demo(companies: int, months: int, seed: int, regenerate: bool) -> None:
     finally:
         server.stop()
 
-    click.echo("6/6 building the BI marts (dbt)")
+    click.echo("6/6 peer benchmarks across the companies, then the BI marts (dbt)")
     seconds = _run_job(defs, instance, "build_marts")
     click.echo(f"  marts built in {seconds:.1f}s")
 
