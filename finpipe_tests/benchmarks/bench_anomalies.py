@@ -26,114 +26,22 @@ here. Nothing is tuned to the labels: the detectors read only the warehouse.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from finpipe.sandbox.world.anomalies import ANOMALY_TYPES
+from finpipe_tests.world_books import build_company_books, land_world
 
 RECALL_GOAL = 0.9
 PRECISION_GOAL = 0.8
-NOW = dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)
 # every document-level type the world injects (cash_crunch is company level)
 SCORED_TYPES = tuple(t for t in ANOMALY_TYPES if t != "cash_crunch")
-
-
-# --- world -> raw -> books ----------------------------------------------------------------
-
-
-def _raw_frame(table: Any, company_id: str, tenant: str, records: list[tuple[str, dict]]):
-    from finpipe.connectors import payloads
-
-    n = len(records)
-    return pl.DataFrame(
-        {
-            "company_id": [company_id] * n,
-            "tenant_id": [tenant] * n,
-            "source_id": [sid for sid, _ in records],
-            "source_updated_at": [None] * n,
-            "payload": [payloads.dumps(p) for _, p in records],
-            "deleted": [False] * n,
-            "extracted_at": [NOW] * n,
-            "sync_id": ["bench"] * n,
-        },
-        schema=table.polars_schema(),
-    )
-
-
-def land_world(world: Any, warehouse: Any, only: Sequence[str] | None = None) -> list[str]:
-    """Render every company's (or ``only`` those companies') QuickBooks / Xero records and
-    upsert them into ``raw.*``; returns the company ids landed."""
-    from finpipe.connectors.xero.endpoints import ENDPOINTS
-    from finpipe.sandbox.quickbooks.render import collect_realm, realms, render_realm
-    from finpipe.sandbox.xero.render import render_tenant
-    from finpipe.sandbox.xero.store import SandboxClock
-    from finpipe.warehouse.tables.raw import QUICKBOOKS_TABLES, XERO_TABLES
-
-    companies = [
-        c
-        for c in world.table("companies").collect().to_dicts()
-        if only is None or c["company_id"] in only
-    ]
-    for realm in realms(world):
-        if only is not None and realm["company_id"] not in only:
-            continue
-        rw = collect_realm(world, realm)
-        by_entity: dict[str, list[tuple[str, dict]]] = {}
-        for entity, payload in render_realm(rw)[0]:
-            by_entity.setdefault(entity, []).append((str(payload["Id"]), payload))
-        for entity, recs in by_entity.items():
-            table = QUICKBOOKS_TABLES[entity]
-            warehouse.upsert(
-                table, _raw_frame(table, rw.company["company_id"], rw.company["qbo_realm_id"], recs)
-            )
-    for c in companies:
-        if c["xero_tenant_id"] is None:
-            continue
-        store = render_tenant(world, c, SandboxClock(NOW))
-        sets = [(ep, list(recs.values())) for ep, recs in store.records.items()]
-        sets.append(("Journals", store.journals))
-        for endpoint, recs in sets:
-            if not recs:
-                continue
-            field = ENDPOINTS[endpoint].id_field
-            table = XERO_TABLES[endpoint]
-            rows = [(str(r[field]), r) for r in recs]
-            warehouse.upsert(table, _raw_frame(table, c["company_id"], c["xero_tenant_id"], rows))
-    return sorted(c["company_id"] for c in companies)
-
-
-def build_company_books(warehouse: Any, company_id: str) -> None:
-    """``ledger.account_map`` then the books, as the account_map and books assets do."""
-    from finpipe.ledger.account_mapping import (
-        accounts_from_quickbooks,
-        accounts_from_xero,
-        map_accounts,
-    )
-    from finpipe.ledger.books_build import build_books, write_books
-    from finpipe.warehouse.tables.mapping import ACCOUNT_MAP
-    from finpipe.warehouse.tables.raw import QUICKBOOKS_TABLES, XERO_TABLES
-
-    accounts = pl.concat(
-        [
-            accounts_from_quickbooks(
-                warehouse.read(QUICKBOOKS_TABLES["Account"], company_id=company_id)
-            ),
-            accounts_from_xero(
-                warehouse.read(XERO_TABLES["Accounts"], company_id=company_id),
-                warehouse.read(XERO_TABLES["Organisation"], company_id=company_id),
-            ),
-        ]
-    )
-    warehouse.replace_partition(ACCOUNT_MAP, company_id, map_accounts(accounts))
-    write_books(warehouse, build_books(warehouse, company_id), now=NOW)
 
 
 # --- scoring ------------------------------------------------------------------------------

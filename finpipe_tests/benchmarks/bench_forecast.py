@@ -37,10 +37,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # finpipe_tests: world_books
-
-from analytics.forecast.world_books import land_world_books
-
 from finpipe.analytics.forecast.backtest import mase, mase_scale
 from finpipe.analytics.forecast.build import forecast_from_journal, forecast_series
 from finpipe.analytics.forecast.config import (
@@ -53,6 +49,7 @@ from finpipe.analytics.forecast.series import cash_series
 from finpipe.sandbox.world import WorldSpec, generate_world, load_world
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.ledger import JOURNAL_LINES
+from finpipe_tests.world_books import land_world_books
 
 BEATS_GOAL = 0.70
 COVERAGE_TOLERANCE = 0.10

@@ -42,7 +42,7 @@ from scipy.stats import spearmanr
 from finpipe.analytics.financials.build import build_financials, write_financials
 from finpipe.sandbox.world import WorldSpec, generate_world, load_world
 from finpipe.warehouse import Warehouse
-from finpipe_tests.analytics.financials.world_books import build_world_books, world_companies
+from finpipe_tests.world_books import build_world_books, world_companies
 
 TRAJECTORY_RANK = {"distressed": 0, "declining": 1, "stable": 2, "growing": 3}
 HEALTHY = ("growing", "stable")

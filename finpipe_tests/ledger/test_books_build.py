@@ -31,11 +31,6 @@ from finpipe.connectors.quickbooks import quickbooks_oauth_app
 from finpipe.connectors.trial_balances import fetch_trial_balances, fiscal_year_start
 from finpipe.connectors.xero import xero_oauth_app
 from finpipe.connectors.xero.endpoints import ENDPOINTS
-from finpipe.ledger.account_mapping import (
-    accounts_from_quickbooks,
-    accounts_from_xero,
-    map_accounts,
-)
 from finpipe.ledger.books_build import (
     build_books,
     monthly_trial_balance,
@@ -59,10 +54,10 @@ from finpipe.warehouse.tables.ledger import (
     JOURNAL_LINES,
     PROVIDER_TRIAL_BALANCES,
 )
-from finpipe.warehouse.tables.mapping import ACCOUNT_MAP
 from finpipe.warehouse.tables.ops import QUARANTINE
 from finpipe.warehouse.tables.raw import QUICKBOOKS_TABLES, XERO_TABLES
 from finpipe.warehouse.tables.recon import CONFLICTS
+from finpipe_tests.world_books import map_company
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 1, 9, tzinfo=UTC)
@@ -372,22 +367,6 @@ def land(
             schema=table.polars_schema(),
         )
         warehouse.upsert(table, frame)
-
-
-def map_company(warehouse: Warehouse, company_id: str) -> None:
-    """``ledger.account_map`` of the company, as the account_map asset writes it."""
-    accounts = pl.concat(
-        [
-            accounts_from_quickbooks(
-                warehouse.read(QUICKBOOKS_TABLES["Account"], company_id=company_id)
-            ),
-            accounts_from_xero(
-                warehouse.read(XERO_TABLES["Accounts"], company_id=company_id),
-                warehouse.read(XERO_TABLES["Organisation"], company_id=company_id),
-            ),
-        ]
-    )
-    warehouse.replace_partition(ACCOUNT_MAP, company_id, map_accounts(accounts))
 
 
 def conflict_entries(warehouse: Warehouse, company_id: str) -> pl.DataFrame:

@@ -20,7 +20,7 @@ from finpipe.warehouse.tables.analytics_financials import (
     INCOME_STATEMENT,
     TABLES,
 )
-from finpipe_tests.analytics.financials.world_books import build_world_books, world_companies
+from finpipe_tests.world_books import build_world_books, world_companies
 
 
 @pytest.mark.slow

@@ -22,8 +22,7 @@ from finpipe.analytics.forecast import (
 from finpipe.analytics.forecast.checks import disordered_intervals, non_finite_rows
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.analytics_forecast import CASH_SERIES, CASH_WARNINGS
-
-from .world_books import land_world_books
+from finpipe_tests.world_books import land_world_books
 
 
 def declining_books(weeks: int = 70) -> pl.DataFrame:
