@@ -18,9 +18,8 @@ import polars as pl
 from finpipe.connectors import payloads
 from finpipe.connectors.xero.endpoints import ENDPOINTS
 from finpipe.ledger.account_mapping import (
-    accounts_from_quickbooks,
-    accounts_from_xero,
     map_accounts,
+    provider_accounts,
 )
 from finpipe.ledger.books_build import build_books, write_books
 from finpipe.sandbox.quickbooks.render import collect_realm, render_realm
@@ -90,17 +89,7 @@ def land_company(warehouse: Warehouse, world: World, company: dict[str, Any]) ->
 
 def map_company(warehouse: Warehouse, company_id: str) -> None:
     """``ledger.account_map`` of the company, as the account_map asset writes it."""
-    accounts = pl.concat(
-        [
-            accounts_from_quickbooks(
-                warehouse.read(QUICKBOOKS_TABLES["Account"], company_id=company_id)
-            ),
-            accounts_from_xero(
-                warehouse.read(XERO_TABLES["Accounts"], company_id=company_id),
-                warehouse.read(XERO_TABLES["Organisation"], company_id=company_id),
-            ),
-        ]
-    )
+    accounts = provider_accounts(warehouse, company_id)
     warehouse.replace_partition(ACCOUNT_MAP, company_id, map_accounts(accounts))
 
 

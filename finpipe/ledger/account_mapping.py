@@ -37,7 +37,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from finpipe.ledger.chart import BY_CODE, CLASS_SECTIONS, SECTION_CATCH_ALL, SECTIONS
+from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.mapping import ACCOUNT_MAP, ACCOUNT_MAP_OVERRIDES
+from finpipe.warehouse.tables.raw import QUICKBOOKS_TABLES, XERO_TABLES
 
 ACCOUNT_SCHEMA = pl.Schema(
     {
@@ -1070,4 +1072,21 @@ def unmapped(mapped: pl.DataFrame, below: float = UNMAPPED_BELOW) -> pl.DataFram
     and generic names). What the asset check lists; sorted by company, provider, name."""
     return mapped.filter((pl.col("confidence") < below) | pl.col("standard_code").is_null()).sort(
         "company_id", "provider", "source_name", "account_id"
+    )
+
+
+def provider_accounts(warehouse: Warehouse, company_id: str) -> pl.DataFrame:
+    """Both providers' landed charts of ``company_id`` (QuickBooks ``Account``, Xero
+    ``Accounts`` with the organisation's base currency) in :data:`ACCOUNT_SCHEMA`: what the
+    account map is computed from."""
+    return pl.concat(
+        [
+            accounts_from_quickbooks(
+                warehouse.read(QUICKBOOKS_TABLES["Account"], company_id=company_id)
+            ),
+            accounts_from_xero(
+                warehouse.read(XERO_TABLES["Accounts"], company_id=company_id),
+                warehouse.read(XERO_TABLES["Organisation"], company_id=company_id),
+            ),
+        ]
     )

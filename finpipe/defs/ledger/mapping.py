@@ -3,7 +3,6 @@ QuickBooks / Xero accounts mapped onto it (the rules live in
 :mod:`finpipe.ledger.account_mapping`)."""
 
 import dagster as dg
-import polars as pl
 
 from finpipe.compliance.overrides import record_overrides
 from finpipe.defs.metadata import markdown_preview, table_schema, write_metadata
@@ -11,10 +10,9 @@ from finpipe.defs.partitions import company_partitions
 from finpipe.defs.resources import WarehouseResource
 from finpipe.ledger.account_mapping import (
     REVIEW_BELOW,
-    accounts_from_quickbooks,
-    accounts_from_xero,
     invalid_overrides,
     map_accounts,
+    provider_accounts,
     unmapped,
 )
 from finpipe.ledger.chart import standard_chart_frame
@@ -77,17 +75,7 @@ def standard_accounts(warehouse: WarehouseResource) -> dg.MaterializeResult:
 def account_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     company_id = context.partition_key
     with warehouse.open() as wh:
-        accounts = pl.concat(
-            [
-                accounts_from_quickbooks(
-                    wh.read(QUICKBOOKS_TABLES["Account"], company_id=company_id)
-                ),
-                accounts_from_xero(
-                    wh.read(XERO_TABLES["Accounts"], company_id=company_id),
-                    wh.read(XERO_TABLES["Organisation"], company_id=company_id),
-                ),
-            ]
-        )
+        accounts = provider_accounts(wh, company_id)
         overrides = wh.read(ACCOUNT_MAP_OVERRIDES, company_id=company_id)
         # Each new version of a person's override goes into the audit chain once.
         record_overrides(
