@@ -33,8 +33,6 @@ def serve(host: str, port: int, max_body_bytes: int | None) -> None:
     warehouse = Warehouse.from_settings(settings)
     # Idempotent; covers a catalog that does not list the webhook tables yet.
     warehouse.ensure_tables(webhook_tables.TABLES)
-    # Bursts commit every few milliseconds: keep a DuckDB file open while they last.
-    warehouse.hold_connection()
     secrets = WebhookSecrets.from_env()
     configured = secrets.configured()
     app = create_app(warehouse, secrets, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
@@ -43,4 +41,7 @@ def serve(host: str, port: int, max_body_bytes: int | None) -> None:
     click.echo(f"  verifying: {', '.join(configured) if configured else 'nothing (no keys set)'}")
     for provider in sorted({"quickbooks", "xero", "aggregator"} - set(configured)):
         click.echo(f"  {provider}: not configured, its webhooks get 503 until its key is set")
-    run(app, host, port)
+    # Bursts commit every few milliseconds: keep a DuckDB file loaded while they last, let go
+    # after a quarter second without a delivery and every 2 s, so runs get the file too.
+    with warehouse.keep_open(idle_seconds=0.25, slice_seconds=2.0):
+        run(app, host, port)

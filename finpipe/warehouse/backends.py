@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,26 +64,117 @@ def _key_join(table: Table, left: str, right: str) -> str:
 # ----------------------------------------------------------------------------- DuckDB
 
 
-@dataclass
-class _Kept:
-    """A DuckDB file kept loaded by keep_duckdb_open blocks (see there)."""
-
-    path: Path  # as the kept connection opened it: DuckDB shares a database by its name
-    lock_timeout: float
-    depth: int = 0
-    con: Any = None
-    since: float = 0.0
-    paused_until: float = 0.0
-
-
-# Resolved path -> the file this process keeps loaded, inside keep_duckdb_open blocks.
-_kept_lock = threading.Lock()
-_kept: dict[Path, _Kept] = {}
 # Hold the file at most this long, then go back to a connection per call for a pause, so
 # other processes (the Dagster daemon's sensors, runs launched from the UI) still get its
 # lock while a demo runs: they retry for a minute, polling at least once a second.
 KEEP_SLICE_SECONDS = 5.0
 KEEP_PAUSE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class _Keeper:
+    """One registration to keep a file loaded, with its terms."""
+
+    slice_seconds: float
+    pause_seconds: float
+    idle_seconds: float | None
+
+
+@dataclass
+class _Kept:
+    """A DuckDB file this process keeps loaded (keep_duckdb_open, DuckDBBackend.keep_open)
+    for as long as any keeper is registered, on the strictest of their terms: held in
+    slices of the shortest ``slice_seconds``, each followed by the longest
+    ``pause_seconds`` of a connection per call, and let go after the shortest
+    ``idle_seconds`` without a call."""
+
+    path: Path  # as the kept connection opened it: DuckDB shares a database by its name
+    lock_timeout: float
+    keepers: list[_Keeper] = field(default_factory=list)
+    con: Any = None
+    opening: bool = False
+    since: float = 0.0
+    paused_until: float = 0.0
+    used: float = 0.0
+
+    @property
+    def slice_seconds(self) -> float:
+        return min(k.slice_seconds for k in self.keepers)
+
+    @property
+    def pause_seconds(self) -> float:
+        return max(k.pause_seconds for k in self.keepers)
+
+    @property
+    def idle_seconds(self) -> float | None:
+        return min(
+            (k.idle_seconds for k in self.keepers if k.idle_seconds is not None), default=None
+        )
+
+
+# Resolved path -> the file this process keeps loaded.
+_kept_lock = threading.Lock()
+_kept: dict[Path, _Kept] = {}
+_reaper: threading.Thread | None = None
+
+
+@contextmanager
+def _keeping(
+    path: Path,
+    lock_timeout: float,
+    *,
+    slice_seconds: float | None = None,
+    pause_seconds: float | None = None,
+    idle_seconds: float | None = None,
+) -> Iterator[None]:
+    """Keep ``path`` loaded while the block runs (slices and pauses default to
+    :data:`KEEP_SLICE_SECONDS` / :data:`KEEP_PAUSE_SECONDS`, read at entry)."""
+    global _reaper
+    keeper = _Keeper(
+        KEEP_SLICE_SECONDS if slice_seconds is None else slice_seconds,
+        KEEP_PAUSE_SECONDS if pause_seconds is None else pause_seconds,
+        idle_seconds,
+    )
+    key = path.resolve()
+    with _kept_lock:
+        kept = _kept.setdefault(key, _Kept(path, lock_timeout))
+        kept.keepers.append(keeper)
+        if idle_seconds is not None and _reaper is None:
+            _reaper = threading.Thread(target=_reap, name="finpipe-duckdb-reaper", daemon=True)
+            _reaper.start()
+    try:
+        yield
+    finally:
+        with _kept_lock:
+            kept.keepers.remove(keeper)
+            if not kept.keepers:
+                del _kept[key]
+                _let_go(kept)
+
+
+def _let_go(kept: _Kept) -> None:
+    # Connections opened from it stay usable: the database lives while any does.
+    if kept.con is not None:
+        kept.con.close()
+        kept.con = None
+
+
+def _reap() -> None:
+    """Let go of the files kept with an idle limit once no call came for that long; ends
+    when no keeper has an idle limit any more."""
+    global _reaper
+    while True:
+        with _kept_lock:
+            idles = [k.idle_seconds for k in _kept.values() if k.idle_seconds is not None]
+            if not idles:
+                _reaper = None
+                return
+            now = time.monotonic()
+            for kept in _kept.values():
+                idle = kept.idle_seconds
+                if idle is not None and now - kept.used >= idle:
+                    _let_go(kept)
+        time.sleep(max(min(idles) / 2, 0.01))
 
 
 def _connect_file(path: Path, lock_timeout: float) -> Any:
@@ -122,39 +213,39 @@ def keep_duckdb_open(url: WarehouseURL, lock_timeout: float = 60.0) -> Iterator[
     if url.is_postgres or url.path is None:
         yield
         return
-    key = url.path.resolve()
-    with _kept_lock:
-        kept = _kept.setdefault(key, _Kept(url.path, lock_timeout))
-        kept.depth += 1
-    try:
+    with _keeping(url.path, lock_timeout):
         yield
-    finally:
-        with _kept_lock:
-            kept.depth -= 1
-            if kept.depth == 0:
-                del _kept[key]
-                if kept.con is not None:
-                    kept.con.close()
 
 
 def _kept_name(path: Path) -> Path | None:
-    """The name to open ``path`` by inside a keep_duckdb_open block (one name, so the
-    connection joins the database the block holds loaded), taking or releasing the block's
-    slice as due; None outside such blocks."""
+    """The name to open ``path`` by while this process keeps it loaded (one name, so the
+    connection joins the database held loaded), taking or releasing the slice as due; None
+    when it is not kept. The file is opened outside the registry's lock: waiting for
+    another process's lock must not stall every other thread."""
     with _kept_lock:
         kept = _kept.get(path.resolve())
         if kept is None:
             return None
         now = time.monotonic()
-        if kept.con is not None and now - kept.since >= KEEP_SLICE_SECONDS:
-            # Connections opened from it stay usable: the database lives while any does.
-            kept.con.close()
-            kept.con = None
-            kept.paused_until = now + KEEP_PAUSE_SECONDS
-        if kept.con is None and now >= kept.paused_until:
-            kept.con = _connect_file(kept.path, kept.lock_timeout)
-            kept.since = time.monotonic()
-        return kept.path
+        kept.used = now
+        if kept.con is not None and now - kept.since >= kept.slice_seconds:
+            _let_go(kept)
+            kept.paused_until = now + kept.pause_seconds
+        take = kept.con is None and not kept.opening and now >= kept.paused_until
+        if take:
+            kept.opening = True
+    if take:
+        try:
+            con = _connect_file(kept.path, kept.lock_timeout)
+        finally:
+            with _kept_lock:
+                kept.opening = False
+        with _kept_lock:
+            if kept.con is None and kept.keepers:
+                kept.con, kept.since = con, time.monotonic()
+            else:
+                con.close()
+    return kept.path
 
 
 class DuckDBBackend:
@@ -167,67 +258,21 @@ class DuckDBBackend:
         assert url.path is not None
         self.path: Path = url.path
         self.lock_timeout = lock_timeout
-        # Held-connection mode (see hold_connection): off unless a long-lived writer asks.
-        self._hold_idle = 0.0
-        self._hold_max = 0.0
-        self._held: Any = None
-        self._held_since = 0.0
-        self._held_used = 0.0
-        self._held_lock = threading.RLock()
-        self._reaper: threading.Thread | None = None
 
-    def hold_connection(self, idle_seconds: float, max_seconds: float) -> None:
-        """Keep one connection open between calls while they keep coming: it closes after
-        ``idle_seconds`` without a call, and at the end of a call once it has been open
-        ``max_seconds``, so other processes (Dagster runs, the UI) get the file's lock
-        between bursts. For a process that writes small batches often (the webhook
-        receiver): opening the file and the checkpoint at close cost ~20 ms each, the
-        write itself ~2 ms."""
-        with self._held_lock:
-            self._hold_idle = idle_seconds
-            self._hold_max = max_seconds
-        if idle_seconds > 0 and self._reaper is None:
-            self._reaper = threading.Thread(
-                target=self._reap, name="finpipe-duckdb-reaper", daemon=True
-            )
-            self._reaper.start()
-
-    def _reap(self) -> None:
-        while self._hold_idle > 0:
-            time.sleep(max(self._hold_idle / 2, 0.01))
-            with self._held_lock:
-                idle = time.monotonic() - self._held_used
-                if self._held is not None and idle >= self._hold_idle:
-                    self._release()
-
-    def _release(self) -> None:
-        con, self._held = self._held, None
-        if con is not None:
-            con.close()
+    @contextmanager
+    def keep_open(
+        self, idle_seconds: float | None = None, slice_seconds: float | None = None
+    ) -> Iterator[None]:
+        """Keep the file loaded in this process while the block runs (see
+        :func:`keep_duckdb_open`); with ``idle_seconds``, let go whenever no call came for
+        that long, so other processes get the file between bursts."""
+        with _keeping(
+            self.path, self.lock_timeout, slice_seconds=slice_seconds, idle_seconds=idle_seconds
+        ):
+            yield
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
-        if self._hold_idle <= 0:
-            with self._open() as con:
-                yield con
-            return
-        with self._held_lock:
-            if self._held is None:
-                self._held = self._open_raw()
-                self._held_since = time.monotonic()
-            try:
-                yield self._held
-            except BaseException:
-                # A failed call may leave the connection mid-transaction: start afresh.
-                self._release()
-                raise
-            finally:
-                self._held_used = time.monotonic()
-                if self._held is not None and self._held_used - self._held_since >= self._hold_max:
-                    self._release()
-
-    @contextmanager
-    def _open(self) -> Iterator[Any]:
         con = self._open_raw()
         try:
             yield con
@@ -369,11 +414,7 @@ class DuckDBBackend:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def close(self) -> None:
-        """Close the held connection, if any (nothing else is held open between calls)."""
-        with self._held_lock:
-            self._hold_idle = 0.0
-            self._release()
-        self._reaper = None
+        """Nothing is held open between calls (keep_open blocks release on exit)."""
 
 
 # ------------------------------------------------------------------------- PostgreSQL

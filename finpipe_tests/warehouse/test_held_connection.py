@@ -1,32 +1,20 @@
-"""DuckDB's held-connection mode (the webhook receiver's): one connection across calls
-during a burst, released when idle or too old so other processes get the file's lock."""
+"""Warehouse.keep_open as the webhook receiver uses it: the file stays loaded across calls
+during a burst and is let go when idle or held a slice, so other processes get its lock."""
 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pytest
 
 from finpipe.warehouse import Warehouse
+from finpipe.warehouse.backends import _kept
 from finpipe.warehouse.tables.webhooks import WEBHOOK_REJECTIONS
-
-PROBE = (
-    "import sys, duckdb\n"
-    "try:\n"
-    "    duckdb.connect(sys.argv[1]).close()\n"
-    "except duckdb.IOException:\n"
-    "    sys.exit(3)\n"
-)
-
-
-def _other_process_can_open(path: Path) -> bool:
-    code = subprocess.run([sys.executable, "-c", PROBE, str(path)], timeout=60).returncode
-    assert code in (0, 3)
-    return code == 0
+from finpipe_tests.warehouse.duckdb_probe import other_process_can_open
 
 
 def _counter(n: int) -> pl.DataFrame:
@@ -42,53 +30,49 @@ def _counter(n: int) -> pl.DataFrame:
     )
 
 
-def test_held_connection_is_reused_then_released_when_idle(tmp_path: Path) -> None:
+def test_kept_across_calls_then_let_go_when_idle(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    wh = Warehouse.open(f"duckdb:///{path}")
-    wh.hold_connection(idle_seconds=0.3, max_seconds=60)
-    wh.query("SELECT 1")
-    backend = wh._backend
-    held = backend._held  # type: ignore[attr-defined]
-    assert held is not None
-    wh.query("SELECT 2")
-    assert backend._held is held, "calls in a burst share one connection"  # type: ignore[attr-defined]
-    assert not _other_process_can_open(path), "the file is held during the burst"
-    time.sleep(1.0)
-    assert backend._held is None  # type: ignore[attr-defined]
-    assert _other_process_can_open(path), "an idle receiver lets other processes in"
-    wh.close()
+    with Warehouse.open(f"duckdb:///{path}") as wh, wh.keep_open(idle_seconds=0.3):
+        wh.query("SELECT 1")
+        kept = _kept[path.resolve()]
+        loaded = kept.con
+        assert loaded is not None
+        wh.query("SELECT 2")
+        assert kept.con is loaded, "calls in a burst share the loaded database"
+        assert not other_process_can_open(path), "the file is held during the burst"
+        time.sleep(1.0)
+        assert kept.con is None
+        assert other_process_can_open(path), "an idle receiver lets other processes in"
+    assert path.resolve() not in _kept
 
 
-def test_held_connection_is_released_after_max_seconds_and_after_a_failure(
-    tmp_path: Path,
-) -> None:
+def test_let_go_for_a_pause_after_each_slice(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    wh = Warehouse.open(f"duckdb:///{path}")
-    wh.hold_connection(idle_seconds=30, max_seconds=0.2)
-    wh.query("SELECT 1")
-    first = wh._backend._held  # type: ignore[attr-defined]
-    time.sleep(0.3)
-    wh.query("SELECT 1")  # older than max_seconds: closed at the end of this call
-    assert wh._backend._held is None  # type: ignore[attr-defined]
-    assert first is not None
-    wh.hold_connection(idle_seconds=30, max_seconds=60)
-    try:
-        wh.query("SELECT * FROM no_such_table")
-    except Exception:
-        pass
-    else:
-        raise AssertionError("the query should have failed")
-    assert wh._backend._held is None, "a failed call does not leave a dirty connection"  # type: ignore[attr-defined]
-    wh.close()
-    assert _other_process_can_open(path)
+    with Warehouse.open(f"duckdb:///{path}") as wh, wh.keep_open(slice_seconds=0.2):
+        wh.query("SELECT 1")
+        kept = _kept[path.resolve()]
+        assert kept.con is not None
+        time.sleep(0.3)
+        wh.query("SELECT 1")  # held longer than its slice: let go for a pause
+        assert kept.con is None
+        assert other_process_can_open(path), "free during the pause"
+    assert other_process_can_open(path)
 
 
-def test_writes_through_a_held_connection_are_durable(tmp_path: Path) -> None:
+def test_a_failed_call_leaves_the_next_ones_working(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    wh = Warehouse.open(f"duckdb:///{path}")
-    wh.hold_connection(idle_seconds=0.2, max_seconds=60)
-    for n in range(5):
-        wh.upsert(WEBHOOK_REJECTIONS, _counter(n))
-    wh.close()
+    with Warehouse.open(f"duckdb:///{path}") as wh, wh.keep_open(idle_seconds=30):
+        with pytest.raises(duckdb.CatalogException, match="no_such_table"):
+            wh.query("SELECT * FROM no_such_table")
+        wh.upsert(WEBHOOK_REJECTIONS, _counter(1))  # each call has its own transaction
+        assert wh.read(WEBHOOK_REJECTIONS)["count"].to_list() == [1]
+    assert other_process_can_open(path)
+
+
+def test_writes_while_kept_are_durable(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(f"duckdb:///{path}") as wh, wh.keep_open(idle_seconds=0.2):
+        for n in range(5):
+            wh.upsert(WEBHOOK_REJECTIONS, _counter(n))
     with Warehouse.open(f"duckdb:///{path}") as again:
         assert again.read(WEBHOOK_REJECTIONS)["count"].to_list() == [0, 1, 2, 3, 4]
