@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -119,3 +120,20 @@ def test_a_stored_failure_is_reused_as_a_failure(warehouse: Warehouse) -> None:
     # A change of the partition validates it again (and this time it passes).
     warehouse.upsert(INVOICES, rows(INVOICES, ["3"], T0 + dt.timedelta(seconds=1)))
     assert checks(warehouse)["quickbooks_invoice"]["passed"] is True
+
+
+def test_a_changed_declaration_changes_the_fingerprint(warehouse: Warehouse) -> None:
+    """The expectations come from the declaration: a stored pass must not outlive a new
+    NOT NULL or key."""
+    warehouse.upsert(INVOICES, rows(INVOICES, ["1"], T0))
+    stricter = dataclasses.replace(
+        INVOICES,
+        columns=tuple(
+            dataclasses.replace(c, nullable=False) if c.name == "source_updated_at" else c
+            for c in INVOICES.columns
+        ),
+    )
+    before = partition_fingerprints(warehouse, [INVOICES], "c1")[INVOICES.qualified_name]
+    after = partition_fingerprints(warehouse, [stricter], "c1")[INVOICES.qualified_name]
+    assert before.split("|")[:3] == after.split("|")[:3]  # same rows
+    assert before != after

@@ -3,7 +3,8 @@
 A webhook-driven sync changes one or two entities of a company; validating the other
 fifteen unchanged partitions again with Great Expectations costs seconds each and tells
 nothing new. Each validation is stored in ``ops.quality_results`` with the partition's
-fingerprint at that moment (row count, newest ``extracted_at``, total payload bytes); a
+fingerprint at that moment (row count, newest ``extracted_at``, total payload bytes, and a
+digest of the table's declaration the expectations come from); a
 partition whose fingerprint is unchanged reuses the stored result, pass or fail alike. A
 table without those columns is always validated.
 """
@@ -11,6 +12,7 @@ table without those columns is always validated.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +36,11 @@ class StoredResult:
     failed_expectations: int
     results: str
     validated_at: dt.datetime
+
+
+def _declaration_digest(table: Table) -> str:
+    declared = (table.column_names, [c.nullable for c in table.columns], table.primary_key)
+    return hashlib.sha256(repr(declared).encode()).hexdigest()[:12]
 
 
 def _fingerprintable(table: Table) -> bool:
@@ -61,8 +68,10 @@ def partition_fingerprints(
         )
         params.append(company_id)
     frame = wh.query(" UNION ALL ".join(parts), params)
+    # The expectations are derived from the declaration: a changed one re-validates.
+    declared = {t.qualified_name: _declaration_digest(t) for t in usable}
     return {
-        name: f"{int(n)}|{newest or '-'}|{int(size)}"
+        name: f"{int(n)}|{newest or '-'}|{int(size)}|{declared[name]}"
         for name, n, newest, size in frame.select("table_name", "n", "newest", "bytes").rows()
     }
 
