@@ -73,10 +73,14 @@ def webhook_target() -> dg.AssetSelection:
     """Everything a webhook run may select: every provider's landing assets and their ledger
     chain (the sensor's job is built from this)."""
     landing = dg.AssetSelection.assets(*(k for keys in LANDING_KEYS.values() for k in keys))
-    chain = (
+    return landing | _chain(landing)
+
+
+def _chain(landing: dg.AssetSelection) -> dg.AssetSelection:
+    """The ledger chain downstream of ``landing``."""
+    return (
         landing.downstream(include_self=False) & dg.AssetSelection.groups(*CHAIN_GROUPS)
     ) - dg.AssetSelection.assets(WRITEBACK_KEY)
-    return landing | chain
 
 
 def run_selection(provider: str, asset_graph: object | None) -> list[dg.AssetKey]:
@@ -85,11 +89,8 @@ def run_selection(provider: str, asset_graph: object | None) -> list[dg.AssetKey
     landing = LANDING_KEYS[provider]
     if asset_graph is None:
         return list(landing)
-    chain = (
-        dg.AssetSelection.assets(*landing).downstream(include_self=False)
-        & dg.AssetSelection.groups(*CHAIN_GROUPS)
-    ) - dg.AssetSelection.assets(WRITEBACK_KEY)
-    return [*landing, *sorted(chain.resolve(asset_graph))]  # type: ignore[arg-type]
+    chain = _chain(dg.AssetSelection.assets(*landing)).resolve(asset_graph)  # type: ignore[arg-type]
+    return [*landing, *sorted(chain)]
 
 
 def _cursor_text(cursor: InboxCursor | None) -> str:
@@ -194,12 +195,13 @@ def webhook_inbox_sensor(
             cursor=cursor.serialize(),
         )
     assert company_partitions.name is not None
+    graph = _asset_graph(context)
     partitions = set(context.instance.get_dynamic_partitions(company_partitions.name))
     missing = sorted({b.company_id for b in bursts} - partitions)
     if missing:
         context.log.info(f"adding company partition(s): {', '.join(missing)}")
     return dg.SensorResult(
-        run_requests=[_run_request(b, _asset_graph(context)) for b in bursts],
+        run_requests=[_run_request(b, graph) for b in bursts],
         dynamic_partitions_requests=[company_partitions.build_add_request(missing)]
         if missing
         else [],
