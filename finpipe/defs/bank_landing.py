@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 
 from finpipe.config import load_settings
-from finpipe.connections.sync_log import SYNCED_STATUSES, RunInfo, record_failure, trigger_of
+from finpipe.connections.sync_log import SYNCED_STATUSES, record_failure
 from finpipe.connectors.banks import BankProvider
 from finpipe.connectors.errors import NeedsReauth
 from finpipe.connectors.report import SyncReport
@@ -28,6 +28,7 @@ from finpipe.defs.landing import (
     landing_results,
     landing_specs,
     record_synced,
+    run_info,
     transient_errors_only,
 )
 from finpipe.defs.metadata import markdown_preview
@@ -91,12 +92,7 @@ def build_bank_landing_assets(provider: BankProvider) -> dg.AssetsDefinition:
                         # the sync log keeps the failed attempt (the run itself succeeds).
                         context.log.error(str(exc))
                         note = f"not synced: {exc}"
-                        run = RunInfo(
-                            context.run_id,
-                            trigger_of(context.run.tags),
-                            started_at,
-                            dt.datetime.now(dt.UTC),
-                        )
+                        run = run_info(context, started_at)
                         record_failure(wh, company_id, provider.name, run, "NeedsReauth", str(exc))
                     else:
                         record_synced(context, wh, report, external_ids, started_at)

@@ -75,8 +75,14 @@ def record_synced(
 ) -> None:
     """Log the successful sync in ``ops.sync_runs`` (keyed by this run: a retried step or a
     re-run writes it once); a degraded connection goes back to active."""
-    run = RunInfo(context.run_id, trigger_of(context.run.tags), started_at, dt.datetime.now(dt.UTC))
-    record_success(wh, report, external_ids, run)
+    record_success(wh, report, external_ids, run_info(context, started_at))
+
+
+def run_info(context: dg.AssetExecutionContext, started_at: dt.datetime) -> RunInfo:
+    """This run as the sync log keys it: id, trigger, started and (now) finished."""
+    return RunInfo(
+        context.run_id, trigger_of(context.run.tags), started_at, dt.datetime.now(dt.UTC)
+    )
 
 
 class LandingSource(Protocol):
