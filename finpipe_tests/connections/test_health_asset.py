@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from finpipe.defs.connections.assets import INTEGRATION_HEALTH_KEY, integration_health
-from finpipe.defs.connections.checks import connections_not_lagging, refresh_tokens_not_going_stale
 from finpipe.defs.connections.resources import ConnectionHealthResource
 from finpipe.defs.resources import WarehouseResource
 from finpipe.warehouse import Warehouse
@@ -59,7 +58,7 @@ def test_materialize_integration_health_with_warnings(duckdb_warehouse_url: str)
             inbox(inbox_event("quickbooks", "realm-1", now - dt.timedelta(hours=1), "e1")),
         )
     result = dg.materialize(
-        [integration_health, refresh_tokens_not_going_stale, connections_not_lagging],
+        [integration_health],
         resources={
             "warehouse": WarehouseResource(url=duckdb_warehouse_url),
             "connection_health": ConnectionHealthResource(),

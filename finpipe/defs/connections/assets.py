@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 
 from finpipe.connections.health import read_health
+from finpipe.defs.connections.checks import check_results, check_specs
 from finpipe.defs.connections.resources import ConnectionHealthResource
 from finpipe.defs.landing import CONNECTIONS_KEY
 from finpipe.defs.metadata import markdown_preview, table_schema
@@ -50,6 +51,7 @@ def health_summary(health: pl.DataFrame, rows: int = 50) -> str:
     automation_condition=dg.AutomationCondition.cron_tick_passed("*/30 * * * *")
     & ~dg.AutomationCondition.in_progress(),
     description=INTEGRATION_HEALTH.doc,
+    check_specs=check_specs(INTEGRATION_HEALTH_KEY),
     metadata={
         "dagster/table_name": INTEGRATION_HEALTH.qualified_name,
         "dagster/column_schema": table_schema(INTEGRATION_HEALTH),
@@ -63,8 +65,9 @@ def integration_health(
     """Last success, lag, 24-hour calls / 429s / errors, failure streak, refresh-token
     horizon, webhook deliveries and rejections, and the next action, per connection."""
     now = dt.datetime.now(dt.UTC)
+    thresholds = connection_health.thresholds()
     with warehouse.open() as wh:
-        health = read_health(wh, now, connection_health.thresholds())
+        health = read_health(wh, now, thresholds)
         wh.replace_all(INTEGRATION_HEALTH, health)
     acting = health.filter(pl.col("next_action") != "none")
     by_status = health.group_by("status").len().sort("status")
@@ -76,5 +79,6 @@ def integration_health(
             "by_status": dg.MetadataValue.json(dict(by_status.iter_rows())),
             "connections": dg.MetadataValue.md(health_summary(health)),
             "computed_at": dg.MetadataValue.text(now.isoformat()),
-        }
+        },
+        check_results=check_results(INTEGRATION_HEALTH_KEY, health, thresholds),
     )

@@ -1,6 +1,7 @@
 """Warnings on ``ops/integration_health``: refresh tokens about to go stale and active
 connections that have not synced for too long. WARN: a person should look, nothing is
-blocked. The metadata names each connection and why."""
+blocked. The metadata names each connection and why. Evaluated by the asset on the frame
+it has just written (no second read)."""
 
 from collections.abc import Callable
 
@@ -8,32 +9,76 @@ import dagster as dg
 import polars as pl
 
 from finpipe.connections.health import Thresholds, lagging, stale_tokens
-from finpipe.defs.connections.assets import INTEGRATION_HEALTH_KEY
-from finpipe.defs.connections.resources import ConnectionHealthResource
 from finpipe.defs.metadata import markdown_preview
-from finpipe.defs.resources import WarehouseResource
-from finpipe.warehouse.tables.ops_health import INTEGRATION_HEALTH
 
 KEYS = ["company_id", "provider", "external_id"]
 
 
+def check_specs(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            "refresh_tokens_not_going_stale",
+            asset=asset,
+            description="No connection in use has a refresh token within `token_warn_days` "
+            "(14) of its horizon (QuickBooks 100 days rolling, Xero 60 days unused): "
+            "reauthorize first.",
+        ),
+        dg.AssetCheckSpec(
+            "connections_not_lagging",
+            asset=asset,
+            description="Every active (or degraded) connection synced successfully within "
+            "`max_lag_hours` (36 h); a connection never synced counts from its creation.",
+        ),
+    ]
+
+
+def check_results(
+    asset: dg.AssetKey, health: pl.DataFrame, thresholds: Thresholds
+) -> list[dg.AssetCheckResult]:
+    """Both checks on the health rows just computed."""
+    return [
+        _evaluate(
+            asset,
+            "refresh_tokens_not_going_stale",
+            health,
+            thresholds,
+            stale_tokens,
+            ["token_days_left", "refresh_expires_at"],
+            f"< {thresholds.token_warn_days:g} days left",
+            "refresh token going stale: reauthorize before the date shown",
+        ),
+        _evaluate(
+            asset,
+            "connections_not_lagging",
+            health,
+            thresholds,
+            lagging,
+            ["status", "last_success_at", "lag_hours", "consecutive_failures"],
+            f"> {thresholds.max_lag_hours:g} h without a successful sync",
+            "data lagging: see next_action",
+        ),
+    ]
+
+
 def _evaluate(
-    warehouse: WarehouseResource,
+    asset: dg.AssetKey,
+    name: str,
+    health: pl.DataFrame,
     thresholds: Thresholds,
     select: Callable[[pl.DataFrame, Thresholds], pl.DataFrame],
     columns: list[str],
     limit: str,
     what: str,
 ) -> dg.AssetCheckResult:
-    """Read the health table, pick the offending connections with ``select`` and report
-    them (WARN) with their key, the columns that explain why and the next action."""
-    with warehouse.open() as wh:
-        health = wh.read(INTEGRATION_HEALTH)
+    """Pick the offending connections with ``select`` and report them (WARN) with their key,
+    the columns that explain why and the next action."""
     offenders = select(health, thresholds).with_columns(
         pl.col("lag_hours", "token_days_left").round(1)
     )
     names = offenders.select(pl.format("{}/{}/{}", *KEYS)).to_series().to_list()
     return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
         passed=offenders.is_empty(),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
@@ -45,44 +90,4 @@ def _evaluate(
             ),
             "summary": f"{offenders.height} connection(s): {what}" if names else "none",
         },
-    )
-
-
-@dg.asset_check(
-    asset=INTEGRATION_HEALTH_KEY,
-    name="refresh_tokens_not_going_stale",
-    description="No connection in use has a refresh token within `token_warn_days` (14) of "
-    "its horizon (QuickBooks 100 days rolling, Xero 60 days unused): reauthorize first.",
-)
-def refresh_tokens_not_going_stale(
-    warehouse: WarehouseResource, connection_health: ConnectionHealthResource
-) -> dg.AssetCheckResult:
-    thresholds = connection_health.thresholds()
-    return _evaluate(
-        warehouse,
-        thresholds,
-        stale_tokens,
-        ["token_days_left", "refresh_expires_at"],
-        f"< {thresholds.token_warn_days:g} days left",
-        "refresh token going stale: reauthorize before the date shown",
-    )
-
-
-@dg.asset_check(
-    asset=INTEGRATION_HEALTH_KEY,
-    name="connections_not_lagging",
-    description="Every active (or degraded) connection synced successfully within "
-    "`max_lag_hours` (36 h); a connection never synced counts from its creation.",
-)
-def connections_not_lagging(
-    warehouse: WarehouseResource, connection_health: ConnectionHealthResource
-) -> dg.AssetCheckResult:
-    thresholds = connection_health.thresholds()
-    return _evaluate(
-        warehouse,
-        thresholds,
-        lagging,
-        ["status", "last_success_at", "lag_hours", "consecutive_failures"],
-        f"> {thresholds.max_lag_hours:g} h without a successful sync",
-        "data lagging: see next_action",
     )
