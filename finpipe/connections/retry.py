@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import requests
 
-from finpipe.connectors.errors import NeedsReauth, ProviderError, ProviderUnavailable
+from finpipe.connectors.errors import NeedsReauth, ProviderError, ProviderUnavailable, SyncAborted
 from finpipe.warehouse.errors import WarehouseConnectionError
 
 # 4xx answers that mean "later" rather than "never" (the client retries 429 itself, but a
@@ -21,8 +21,6 @@ from finpipe.warehouse.errors import WarehouseConnectionError
 TRANSIENT_STATUSES = frozenset({408, 409, 423, 425, 429})
 # Plaid-style error types the provider itself documents as retryable.
 TRANSIENT_ERROR_TYPES = frozenset({"RATE_LIMIT_EXCEEDED", "API_ERROR", "INSTITUTION_ERROR"})
-# Test hooks and crash stand-ins: a sync killed after committing k pages resumes from there.
-TRANSIENT_NAMES = frozenset({"SyncInterrupted", "SyncKilled"})
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -31,18 +29,24 @@ def is_transient(exc: BaseException) -> bool:
     Looks through ``__cause__`` chains (a wrapper raised ``from`` the real error is judged by
     the real error; a ``NeedsReauth`` anywhere in the chain is never retried).
     """
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__
+    chain = _cause_chain(exc)
     if any(isinstance(e, NeedsReauth) for e in chain):
         return False
     return any(_transient_alone(e) for e in chain)
 
 
+def _cause_chain(exc: BaseException, limit: int = 10) -> list[BaseException]:
+    """``exc`` and the errors it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < limit:
+        chain.append(current)
+        current = current.__cause__
+    return chain
+
+
 def _transient_alone(exc: BaseException) -> bool:
-    if isinstance(exc, ProviderUnavailable | WarehouseConnectionError):
+    if isinstance(exc, ProviderUnavailable | WarehouseConnectionError | SyncAborted):
         return True
     if isinstance(exc, ProviderError):
         error_type = getattr(exc, "error_type", None)
@@ -51,18 +55,13 @@ def _transient_alone(exc: BaseException) -> bool:
             or exc.status in TRANSIENT_STATUSES
             or (error_type in TRANSIENT_ERROR_TYPES)
         )
-    if isinstance(exc, requests.Timeout | requests.ConnectionError):
-        return True
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    return type(exc).__name__ in TRANSIENT_NAMES
+    return isinstance(
+        exc, requests.Timeout | requests.ConnectionError | ConnectionError | TimeoutError
+    )
 
 
 def failure_kind(exc: BaseException) -> str:
     """``needs_reauth``, ``transient`` or ``permanent``: how a failure is reported."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, NeedsReauth):
-            return "needs_reauth"
-        current = current.__cause__
+    if any(isinstance(e, NeedsReauth) for e in _cause_chain(exc)):
+        return "needs_reauth"
     return "transient" if is_transient(exc) else "permanent"

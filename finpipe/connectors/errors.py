@@ -10,6 +10,11 @@ class ConnectorError(FinpipeError):
     """A provider call or a sync failed."""
 
 
+class SyncAborted(ConnectorError):
+    """A sync stopped part-way after committing what it had (a crash stand-in, or a test
+    hook): the next attempt resumes from the committed cursor, so retrying is safe."""
+
+
 class ProviderError(ConnectorError):
     """The provider answered with an error that retrying will not fix (a 4xx other than 429).
 

@@ -44,7 +44,7 @@ from finpipe.connectors.aggregator.client import (
 )
 from finpipe.connectors.banks import BankContext
 from finpipe.connectors.connect import _record_connections
-from finpipe.connectors.errors import ConnectorError, NeedsReauth
+from finpipe.connectors.errors import ConnectorError, NeedsReauth, SyncAborted
 from finpipe.connectors.landing import (
     CursorKey,
     commit_page,
@@ -72,7 +72,7 @@ ACCOUNTS = AGGREGATOR_TABLES["accounts"]
 TRANSACTIONS = AGGREGATOR_TABLES["transactions"]
 
 
-class SyncKilled(ConnectorError):
+class SyncKilled(SyncAborted):
     """Raised by the ``kill_after_pages`` test hook after committing that many pages."""
 
 

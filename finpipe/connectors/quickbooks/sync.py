@@ -57,7 +57,7 @@ from typing import Any
 import polars as pl
 
 from finpipe.connectors import payloads
-from finpipe.connectors.errors import ConnectorError, ProviderError
+from finpipe.connectors.errors import ProviderError, SyncAborted
 from finpipe.connectors.landing import (
     CursorKey,
     commit_page,
@@ -86,7 +86,7 @@ MAX_REPAIR_PASSES = 2
 _LOOKUP_CHUNK = 500
 
 
-class SyncInterrupted(ConnectorError):
+class SyncInterrupted(SyncAborted):
     """Raised by the ``kill_after_pages`` test hook after the k-th committed page."""
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from finpipe.connectors import payloads
-from finpipe.connectors.errors import ConnectorError
+from finpipe.connectors.errors import ConnectorError, SyncAborted
 from finpipe.connectors.landing import CursorKey, commit_page, landing_frame
 from finpipe.connectors.oauth import TokenManager
 from finpipe.connectors.report import EntityReport, SyncReport
@@ -59,7 +59,7 @@ UTC = dt.UTC
 OVERLAP = dt.timedelta(seconds=1)
 
 
-class SyncKilled(ConnectorError):
+class SyncKilled(SyncAborted):
     """Raised by the ``kill_after_pages`` test hook after committing that many pages."""
 
 
