@@ -115,10 +115,11 @@ def month_ends(first: dt.date, count: int) -> list[dt.date]:
 
 
 def warnings_as_of(
-    journal: pl.DataFrame, cid: str, as_of: dt.date, config: ForecastConfig
+    books: pl.DataFrame, cid: str, as_of: dt.date, config: ForecastConfig
 ) -> pl.DataFrame:
-    """The warnings the forecast raises for ``cid`` with the books cut at ``as_of``."""
-    cut = journal.filter((pl.col("company_id") == cid) & (pl.col("date") <= as_of))
+    """The warnings the forecast raises for ``cid`` (``books``: its journal lines only) with
+    the books cut at ``as_of``."""
+    cut = books.filter(pl.col("date") <= as_of)
     return forecast_from_journal(cut, cid, None, config, as_of=as_of).warnings
 
 
@@ -133,13 +134,18 @@ def early_warnings(
     """Per crunch: the first month end before the crunch month with a warning, its kinds
     and the lead time; per calm company origin: whether it was warned."""
     ends = month_ends(start, months)
+    # Split the multi-company journal once; each re-run then cuts one company's lines only.
+    by_company = {
+        key[0]: part for key, part in journal.partition_by("company_id", as_dict=True).items()
+    }
+    empty = journal.clear()
     crunch_rows = []
     for cid, month in crunches.select("company_id", "month").iter_rows():
         crunch_end = month_ends(month, 1)[0]
         first = critical = None
         kinds: list[str] = []
         for as_of in [e for e in ends if e < month]:
-            w = warnings_as_of(journal, cid, as_of, config)
+            w = warnings_as_of(by_company.get(cid, empty), cid, as_of, config)
             if w.height and first is None:
                 first, kinds = as_of, sorted(set(w["kind"]))
             if (w["severity"] == "critical").any():
@@ -161,7 +167,7 @@ def early_warnings(
     calm = companies.join(crunches.select("company_id"), on="company_id", how="anti")
     for cid, traj in calm.select("company_id", "truth_trajectory").iter_rows():
         for as_of in ends[CALM_EVERY_MONTHS - 1 :: CALM_EVERY_MONTHS]:
-            w = warnings_as_of(journal, cid, as_of, config)
+            w = warnings_as_of(by_company.get(cid, empty), cid, as_of, config)
             calm_rows.append(
                 {
                     "company_id": cid,

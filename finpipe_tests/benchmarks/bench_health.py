@@ -15,6 +15,7 @@ at the last month:
 It also holds the statements against the world's true monthly statements
 (``truth_monthly``, from the true journal): per line, the share of company-months that agree
 to the cent and the largest difference (cash net of overdrafts, as the world reports it).
+Both sides must hold the same company-months (goal; the ones only one side has are printed).
 Revenue, costs, receivables and payables must agree within one minor unit (a
 foreign-currency document's home amount may round differently at the provider than in the
 generator); the true journal also carries FX revaluations no provider document does, so
@@ -71,7 +72,7 @@ def pair_share(frame: pl.DataFrame, score: str) -> tuple[float | None, int]:
     return float(pairs.select(won).item()) / pairs.height, pairs.height
 
 
-def ranked_z(scores: pl.DataFrame) -> pl.Expr:
+def ranked_z() -> pl.Expr:
     """Z″ for ranking: an undefined Z″ ranks by its zone (insolvent books lowest, no
     liabilities highest)."""
     return (
@@ -83,8 +84,10 @@ def ranked_z(scores: pl.DataFrame) -> pl.Expr:
     )
 
 
-def compare_truth(ours: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
-    """Per compared line: company-months, share exact, largest absolute difference."""
+def compare_truth(ours: pl.DataFrame, truth: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per compared line: company-months, share exact, largest absolute difference; and the
+    company-months only one side has (``side`` "ours" or "truth"), which the inner join
+    behind the figures would otherwise drop silently."""
     rest = [c for c in COMPARED if c not in ("opex",)]
     t = truth.with_columns(opex=pl.col("operating_expenses")).select(
         "company_id", "month", "opex", *rest
@@ -97,7 +100,14 @@ def compare_truth(ours: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         total_assets=pl.col("total_assets") - overdraft,
         total_liabilities=pl.col("total_liabilities") - overdraft,
     ).select("company_id", "month", "opex", *rest)
-    both = o.join(t, on=["company_id", "month"], suffix="_truth")
+    keys = ["company_id", "month"]
+    both = o.join(t, on=keys, suffix="_truth")
+    unmatched = pl.concat(
+        [
+            o.join(t, on=keys, how="anti").select(*keys, side=pl.lit("ours")),
+            t.join(o, on=keys, how="anti").select(*keys, side=pl.lit("truth")),
+        ]
+    ).sort(keys)
     rows = []
     for line in COMPARED:
         diff = (both[line] - both[f"{line}_truth"]).abs()
@@ -109,7 +119,7 @@ def compare_truth(ours: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
                 "max_abs_diff": int(diff.max() or 0),
             }
         )
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows), unmatched
 
 
 def run(companies: int, months: int, seed: int, folder: Path) -> int:
@@ -149,7 +159,7 @@ def run(companies: int, months: int, seed: int, folder: Path) -> int:
         pl.concat(scores)
         .join(truth, on="company_id")
         .with_columns(
-            z_rank=ranked_z(pl.concat(scores)),
+            z_rank=ranked_z(),
             trajectory_rank=pl.col("truth_trajectory").replace_strict(TRAJECTORY_RANK),
             healthy=pl.col("truth_trajectory").is_in(HEALTHY).cast(pl.Int64),
         )
@@ -182,8 +192,20 @@ def run(companies: int, months: int, seed: int, folder: Path) -> int:
             f"{rho_label:+.3f}; distressed below healthy in {shown} of {n} pairs{goal}"
         )
 
-    table = compare_truth(pl.concat(statements), world.table("truth_monthly").collect())
+    ours = pl.concat(statements)
+    truth_monthly = world.table("truth_monthly").collect()
+    table, unmatched = compare_truth(ours, truth_monthly)
     print("\nstatements against the world's true monthly statements:")
+    same_rows = ours.height == truth_monthly.height and unmatched.height == 0
+    ok &= same_rows
+    print(
+        f"  company-months: ours {ours.height}, truth {truth_monthly.height}; goal every "
+        f"company-month on both sides: {'PASS' if same_rows else 'FAIL'}"
+    )
+    if not same_rows:
+        with pl.Config(tbl_rows=20):
+            print(f"  {unmatched.height} company-month(s) on one side only:")
+            print(unmatched.head(20))
     for r in table.iter_rows(named=True):
         must = r["line"] in EXACT_LINES
         met = r["max_abs_diff"] <= EXACT_TOLERANCE

@@ -1,6 +1,7 @@
 """Webhook benchmark: the receiver's verified events per second on loopback, against a bare
-ASGI endpoint served the same way in the same run, and (``--latency``) the end-to-end
-latency from a change in the sandbox to the updated row in the reconciled ledger.
+ASGI endpoint served the same way in the same run, and the end-to-end latency from a
+change in the sandbox to the updated row in the reconciled ledger. Both run unless
+``--skip-throughput`` / ``--skip-latency``.
 
 Throughput: ``finpipe webhooks serve`` (the real command, in its own process, over a fresh
 DuckDB file and, when ``FINPIPE_TEST_POSTGRES_URL`` is set, a fresh PostgreSQL database)
@@ -13,8 +14,8 @@ events/s). Deliveries carry ``--events-per-delivery`` events (Xero batches sever
 events per delivery; 1 is the worst case and the default).
 
     .venv/bin/python finpipe_tests/benchmarks/bench_webhooks.py [--deliveries N]
-        [--events-per-delivery K] [--concurrency C] [--skip-throughput] [--latency]
-        [--changes N]
+        [--events-per-delivery K] [--concurrency C] [--skip-throughput] [--skip-latency]
+        [--changes N] [--interval S] [--timeout S] [--companies N] [--months N] [--seed N]
 
 Exits non-zero when a goal is missed.
 """
@@ -65,6 +66,16 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
+def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Terminate ``proc``; kill it if it has not exited after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def server_process(argv: Sequence[str], port: int, env: dict[str, str]) -> Iterator[None]:
     proc = subprocess.Popen(list(argv), env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
@@ -72,12 +83,7 @@ def server_process(argv: Sequence[str], port: int, env: dict[str, str]) -> Itera
         wait_for_port(port, proc)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc, 20)
 
 
 # --- deliveries and the load generator ---------------------------------------------------
@@ -346,16 +352,16 @@ def _quickbooks_targets(settings) -> list[tuple[str, str, dict]]:
     return list(out.values())
 
 
-def _client(settings, company_id: str, realm_id: str):
+def _client(settings, wh, company_id: str, realm_id: str):
+    """A QuickBooks API client for ``company_id`` whose tokens live in ``wh`` (kept open by
+    the caller for the client's lifetime)."""
     from finpipe.connectors.oauth import TokenManager, TokenStore
     from finpipe.connectors.providers import accounting_providers
     from finpipe.connectors.quickbooks.client import QuickBooksClient
     from finpipe.defs.resources import ProviderAppResource
     from finpipe.secrets import SecretBox
-    from finpipe.warehouse import Warehouse
 
     provider = accounting_providers()["quickbooks"]
-    wh = Warehouse.from_settings(settings)
     tokens = TokenManager(
         ProviderAppResource().app(provider, settings),
         TokenStore(wh, SecretBox.from_settings(settings)),
@@ -418,6 +424,7 @@ def measure_latency(args: argparse.Namespace) -> bool:
     from finpipe.sandbox.server import SandboxServer, build_sandbox
     from finpipe.sandbox.webhooks import WebhookSender
     from finpipe.sandbox.world import WorldSpec
+    from finpipe.warehouse import Warehouse
 
     tmp = Path(tempfile.mkdtemp(prefix="finpipe-bench-latency-"))
     receiver_port = free_port()
@@ -442,6 +449,9 @@ def measure_latency(args: argparse.Namespace) -> bool:
     sandbox = build_sandbox(settings.world_dir, webhooks=WebhookSender.from_env())
     server = SandboxServer(sandbox).start()
     daemon: subprocess.Popen[bytes] | None = None
+    log = None
+    token_wh = None
+    changes: list[Change] = []
     receiver_argv = [str(VENV_BIN / "finpipe"), "webhooks", "serve", "--port", str(receiver_port)]
     try:
         creds = sandbox.credentials
@@ -455,7 +465,8 @@ def measure_latency(args: argparse.Namespace) -> bool:
         if not targets:
             print("FAIL: the world has no QuickBooks company with a cash purchase to copy")
             return False
-        clients = {c: _client(settings, c, realm) for c, realm, _ in targets}
+        token_wh = Warehouse.from_settings(settings)
+        clients = {c: _client(settings, token_wh, c, realm) for c, realm, _ in targets}
         with server_process(receiver_argv, receiver_port, dict(os.environ)):
             log = (tmp / "daemon.log").open("wb")
             daemon = subprocess.Popen(
@@ -465,7 +476,6 @@ def measure_latency(args: argparse.Namespace) -> bool:
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
             )
-            changes: list[Change] = []
             total = args.changes + 1  # the first one warms the daemon up and is not counted
             next_at = time.monotonic()
             made = 0
@@ -511,15 +521,16 @@ def measure_latency(args: argparse.Namespace) -> bool:
                 time.sleep(0.5)
     finally:
         if daemon is not None:
-            daemon.terminate()
-            try:
-                daemon.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
+            _stop(daemon, 30)
+        if log is not None:
+            log.close()
+        if token_wh is not None:
+            token_wh.close()
         server.stop()
     measured = changes[1:]
     latencies = sorted(c.latency for c in measured if c.latency is not None)
-    missing = [c for c in measured if c.latency is None]
+    # The warm-up change counts too: if it never arrives, nothing was measured.
+    missing = [c for c in changes if c.latency is None]
     runs = instance.get_runs()  # type: ignore[attr-defined]
     webhook_runs = [r for r in runs if r.tags.get("finpipe/trigger") == "webhook"]
     automation_runs = [r for r in runs if r.tags.get("dagster/sensor_name") == "finpipe_automation"]
@@ -528,7 +539,7 @@ def measure_latency(args: argparse.Namespace) -> bool:
         f"{len(automation_runs)} automation runs (analytics and the rest downstream) for "
         f"{len(measured)} changes"
     )
-    if missing:
+    if missing or not latencies:
         print(
             f"  FAIL: {len(missing)} change(s) never reached the ledger; daemon log: "
             f"{tmp / 'daemon.log'}"

@@ -6,27 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import polars as pl
 import pytest
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "bench_reconcile.py"
+from finpipe_tests.bench_scripts import load_bench
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_reconcile", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the class is built
-    sys.modules["bench_reconcile"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-br = _load()
+br = load_bench("bench_reconcile")
 
 CO = "co1"
 

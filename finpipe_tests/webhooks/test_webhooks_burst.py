@@ -8,13 +8,10 @@ replays race their originals inside and across group commits.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -22,45 +19,31 @@ import uvicorn
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.webhooks import WEBHOOK_INBOX
 from finpipe.webhooks import WebhookSecrets, create_app
+from finpipe_tests.bench_scripts import load_bench
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "bench_webhooks.py"
-
-
-def _load_bench():  # a module loaded from a script path
-    spec = importlib.util.spec_from_file_location("bench_webhooks", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_webhooks"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
-
-
-def _serve(warehouse: Warehouse) -> Iterator[int]:
-    warehouse.hold_connection()
-    app = create_app(warehouse, WebhookSecrets(xero_webhook_key=bench.XERO_KEY))
-    port = bench.free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "receiver did not start"
-        time.sleep(0.02)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(15)
+bench = load_bench("bench_webhooks")
 
 
 @pytest.fixture
 def receiver(wh: Warehouse) -> Iterator[tuple[int, Warehouse]]:
-    for port in _serve(wh):
-        yield port, wh
+    """The receiver app under uvicorn in a thread on a free port, over ``wh`` kept open as
+    ``finpipe webhooks serve`` keeps it."""
+    app = create_app(wh, WebhookSecrets(xero_webhook_key=bench.XERO_KEY))
+    port = bench.free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    with wh.keep_open(idle_seconds=0.25, slice_seconds=2.0):
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline, "receiver did not start"
+            time.sleep(0.02)
+        try:
+            yield port, wh
+        finally:
+            server.should_exit = True
+            thread.join(15)
 
 
 @pytest.mark.slow

@@ -4,8 +4,6 @@ replaces, never duplicates), and one end-to-end materialization on a small world
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -22,10 +20,9 @@ from finpipe.warehouse.tables.analytics_anomalies import (
     BENFORD_TESTS,
     SEASONAL_ALERTS,
 )
+from finpipe_tests.world_books import build_company_books, land_world
 
 from .helpers import contacts, d, transactions
-
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "bench_anomalies.py"
 
 
 def _company() -> CompanyTransactions:
@@ -173,29 +170,20 @@ def test_transactions_keep_live_book_of_record_documents_only() -> None:
     assert tx["entered_at"][0] == dt.datetime(2026, 1, 5, 3, tzinfo=dt.UTC)
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_anomalies", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_anomalies"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_materialize_anomalies_on_a_small_world(tmp_path: Path) -> None:
     from finpipe.defs.anomalies.assets import anomalies
     from finpipe.defs.resources import WarehouseResource
     from finpipe.sandbox.world import WorldSpec, generate_world, load_world
 
-    bench = _bench()
     generate_world(WorldSpec(companies=4, months=6, seed=11), tmp_path / "world")
     world = load_world(tmp_path / "world")
     truth = world.table("truth_anomalies").collect()
     company = sorted(truth.filter(pl.col("document_id").is_not_null())["company_id"])[0]
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     with Warehouse.open(url) as wh:
-        bench.land_world(world, wh, only=[company])
-        bench.build_company_books(wh, company)
+        land_world(world, wh, only=[company])
+        build_company_books(wh, company)
         expected = detect_company(wh, company)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("company", [company])
