@@ -36,6 +36,7 @@ import polars as pl
 
 from finpipe.analytics.anomalies.features import PURCHASE_TYPES
 from finpipe.analytics.anomalies.flags import empty_flags, finish
+from finpipe.analytics.formats import scaled_threshold
 
 DIGITS = np.arange(1, 10)
 EXPECTED = np.log10(1 + 1 / DIGITS)
@@ -63,7 +64,7 @@ TEST_SCHEMA = pl.Schema(
 @dataclass(frozen=True)
 class BenfordConfig:
     min_sample: int = 30
-    min_amount: int = 10_00  # minor units
+    min_amount: int = 10_00  # minor units of a two-decimal currency, rescaled per currency
     alpha: float = 0.001
 
 
@@ -115,7 +116,9 @@ def benford_test(counts: np.ndarray) -> BenfordResult:
     )
 
 
-def digit_table(frame: pl.DataFrame, key: str, amount: str, min_amount: int) -> pl.DataFrame:
+def digit_table(
+    frame: pl.DataFrame, key: str, amount: str, min_amount: int | pl.Expr
+) -> pl.DataFrame:
     """Per ``key``, the counts of first digits 1-9 of ``amount`` (at least ``min_amount``)."""
     d = frame.filter(pl.col(amount).abs() >= min_amount).select(
         key, first_digit(pl.col(amount)).alias("digit")
@@ -132,9 +135,12 @@ def scope_tests(
     amount: str,
     scope: str,
     config: BenfordConfig = DEFAULT_BENFORD,
+    currency: pl.Expr | None = None,
 ) -> pl.DataFrame:
-    """:data:`TEST_SCHEMA` rows, one per ``key`` with at least ``min_sample`` amounts."""
-    table = digit_table(frame.filter(pl.col(key).is_not_null()), key, amount, config.min_amount)
+    """:data:`TEST_SCHEMA` rows, one per ``key`` with at least ``min_sample`` amounts;
+    ``currency`` (of ``amount``) rescales ``min_amount`` to its decimals."""
+    floor = config.min_amount if currency is None else scaled_threshold(config.min_amount, currency)
+    table = digit_table(frame.filter(pl.col(key).is_not_null()), key, amount, floor)
     names = frame.group_by(key).agg(pl.col(name).drop_nulls().first().alias("scope_name"))
     rows = []
     cols = [f"d{k}" for k in DIGITS]
@@ -169,13 +175,18 @@ def vendor_tests(tx: pl.DataFrame, config: BenfordConfig = DEFAULT_BENFORD) -> p
     """Per vendor, the test of its purchase documents (bills and expenses; payments repeat
     the bills' amounts and would count them twice)."""
     purchases = tx.filter(pl.col("doc_type").is_in(PURCHASE_TYPES))
-    return scope_tests(purchases, "contact_id", "contact_name", "amount", "vendor", config)
+    return scope_tests(
+        purchases, "contact_id", "contact_name", "amount", "vendor", config, pl.col("currency")
+    )
 
 
 def account_tests(
-    journal_lines: pl.DataFrame, config: BenfordConfig = DEFAULT_BENFORD
+    journal_lines: pl.DataFrame,
+    config: BenfordConfig = DEFAULT_BENFORD,
+    home_currency: str | None = None,
 ) -> pl.DataFrame:
-    """Per account, the test of its journal lines' amounts."""
+    """Per account, the test of its journal lines' amounts (home currency ``home_currency``;
+    the lines' own ``currency`` column is the document's, not the amount's)."""
     return scope_tests(
         journal_lines.with_columns(pl.col("amount").abs()),
         "account_id",
@@ -183,6 +194,7 @@ def account_tests(
         "amount",
         "account",
         config,
+        pl.lit(home_currency, pl.String),
     )
 
 

@@ -70,7 +70,10 @@ def detect(data: CompanyTransactions, config: AnomalyConfig = DEFAULT_CONFIG) ->
     """Every detector on one company's transactions."""
     tx = data.transactions
     tests = pl.concat(
-        [vendor_tests(tx, config.benford), account_tests(data.journal_lines, config.benford)]
+        [
+            vendor_tests(tx, config.benford),
+            account_tests(data.journal_lines, config.benford, data.currency),
+        ]
     )
     alerts = seasonal_alerts(data.journal_lines, data.currency, config.seasonal)
     flags = pl.concat(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from finpipe.ledger.books_schema import DEAD_STATUSES
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.ledger import ALLOCATIONS, CONTACTS, DOCUMENTS, JOURNAL_LINES
 from finpipe.warehouse.tables.raw import QUICKBOOKS_ENTITIES, QUICKBOOKS_TABLES, XERO_TABLES
@@ -32,7 +33,6 @@ QBO_DOCUMENT_ENTITIES = tuple(
 # Money going out to a vendor: what duplicate, split, round-sum and bank-change rules read.
 PAYMENT_TYPES = ("bill_payment", "expense")
 PURCHASE_TYPES = ("bill", "expense")
-LIVE_EXCLUDED = ("void", "deleted", "draft")
 # Standard-chart code prefixes of cash and control accounts (bank, receivable, payable,
 # credit card): the other side of a document, never what it is about.
 CASH_AND_CONTROL = ("10", "11", "20", "21")
@@ -172,7 +172,7 @@ def build_transactions(
     document a payment is applied to, as :data:`TRANSACTION_SCHEMA`."""
     live = documents.filter(
         pl.col("book_of_record")
-        & ~pl.col("status").is_in(LIVE_EXCLUDED)
+        & ~pl.col("status").is_in(DEAD_STATUSES)
         & pl.col("home_total").is_not_null()
     )
     names = contacts.select(

@@ -6,6 +6,7 @@ import hashlib
 
 import polars as pl
 
+from finpipe.analytics.formats import format_money
 from finpipe.errors import FinpipeError
 
 
@@ -53,14 +54,10 @@ def empty_flags() -> pl.DataFrame:
     return pl.DataFrame(schema=FLAG_SCHEMA)
 
 
-def money(minor: int | None, currency: str | None = None) -> str:
-    """``431000, "GBP"`` -> ``"4,310.00 GBP"`` (minor units of a two-decimal currency)."""
-    if minor is None:
-        return "?"
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(int(minor)), 100)
-    text = f"{sign}{whole:,}.{cents:02d}"
-    return f"{text} {currency}" if currency else text
+def money(minor: int | None, currency: str | None = None, *, suffix: bool = True) -> str:
+    """``431000, "GBP"`` -> ``"4,310.00 GBP"`` (:func:`finpipe.analytics.formats.format_money`;
+    ``"?"`` for a missing amount)."""
+    return "?" if minor is None else format_money(minor, currency, suffix=suffix)
 
 
 def label(number: str | None, document_id: str) -> str:

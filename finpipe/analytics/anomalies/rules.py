@@ -15,6 +15,7 @@ import polars as pl
 
 from finpipe.analytics.anomalies.features import PAYMENT_TYPES
 from finpipe.analytics.anomalies.flags import empty_flags, finish, label, money
+from finpipe.analytics.formats import scaled_threshold
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class RuleConfig:
     )
     split_band: float = 0.10
     split_window_days: int = 7
+    # Given for a two-decimal currency; each payment's currency rescales them (500 JPY).
     round_unit: int = 500_00  # a multiple of 500.00
     round_minimum: int = 1_000_00
     round_vendor_share: float = 0.2  # a vendor billed round sums this often is not flagged
@@ -201,7 +203,7 @@ def split_payments(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.D
         reasons[group] = (
             f"{rows.height} payments to {rows['contact_name'][0]} within {days} day(s), each "
             f"just under {money(rows['limit'][0], ccy)} ("
-            + ", ".join(money(a) for a in rows["amount"])
+            + ", ".join(money(a, ccy, suffix=False) for a in rows["amount"])
             + f"; together {money(int(rows['amount'].sum()), ccy)}): {', '.join(_ref(rows))}"
             + f", all against bill {bill}"
         )
@@ -217,8 +219,9 @@ def round_amounts(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.Da
     """Payments of an exact multiple of ``round_unit`` (at least ``round_minimum``) to a
     vendor whose other payments are seldom round."""
     pays = _payments(tx)
-    is_round = (pl.col("amount") % config.round_unit == 0) & (
-        pl.col("amount") >= config.round_minimum
+    ccy = pl.col("currency")
+    is_round = (pl.col("amount") % scaled_threshold(config.round_unit, ccy) == 0) & (
+        pl.col("amount") >= scaled_threshold(config.round_minimum, ccy)
     )
     pays = pays.with_columns(is_round.alias("round"))
     others = pl.len().over("contact_id") - 1
@@ -231,7 +234,9 @@ def round_amounts(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.Da
     if hit.is_empty():
         return empty_flags()
     # 1,000s rounder than 500s; a vendor never paid round before is the clearest case
-    zeros = pl.when(pl.col("amount") % 1_000_00 == 0).then(0.15).otherwise(0.0)
+    zeros = (
+        pl.when(pl.col("amount") % scaled_threshold(1_000_00, ccy) == 0).then(0.15).otherwise(0.0)
+    )
     hit = hit.with_columns((0.65 + zeros + 0.2 * (1 - pl.col("share") * 5)).alias("score"))
     reasons = [
         f"payment of exactly {money(a, c)} to {n or 'an unnamed payee'}; "

@@ -9,6 +9,7 @@ its partition of every ``analytics`` financials table in one transaction. Other 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from finpipe.analytics.financials.statements import (
     monthly_lines,
     statement_problems,
 )
+from finpipe.analytics.formats import format_money
 from finpipe.errors import FinpipeError
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.analytics_financials import (
@@ -32,6 +34,7 @@ from finpipe.warehouse.tables.analytics_financials import (
     HEALTH_SCORES,
     INCOME_STATEMENT,
     KPIS,
+    TABLES,
 )
 from finpipe.warehouse.tables.ledger import DOCUMENTS, JOURNAL_LINES
 from finpipe.warehouse.tables.ops import COMPANIES
@@ -123,17 +126,14 @@ def company_profile(warehouse: Warehouse, company_id: str) -> tuple[str | None, 
 
 def build_financials(warehouse: Warehouse, company_id: str) -> Financials:
     """Read ``company_id``'s ledger and registry row and compute its financials."""
-    lines = warehouse.read(JOURNAL_LINES, company_id=company_id).select(
-        "company_id", "date", "standard_code", "amount"
-    )
+    journal = warehouse.read(JOURNAL_LINES, company_id=company_id)
+    lines = journal.select("company_id", "date", "standard_code", "amount")
     documents = warehouse.read(DOCUMENTS, company_id=company_id)
     currency, fy_start = company_profile(warehouse, company_id)
     result = compute_financials(lines, documents, fiscal_year_start_month=fy_start)
-    if currency is None and lines.height:
+    if currency is None and journal.height:
         # Not registered: the journal's most common line currency is the home one.
-        currency = (
-            warehouse.read(JOURNAL_LINES, company_id=company_id)["currency"].mode().sort().item(0)
-        )
+        currency = journal["currency"].mode().sort().item(0)
     return _with_currency(result, currency)
 
 
@@ -171,13 +171,16 @@ def table_frames(result: Financials) -> dict[str, pl.DataFrame]:
     return out
 
 
-def write_financials(warehouse: Warehouse, company_id: str, result: Financials) -> None:
-    """Replace ``company_id``'s partition of every analytics financials table, atomically."""
+def write_financials(
+    warehouse: Warehouse, company_id: str, result: Financials
+) -> dict[str, pl.DataFrame]:
+    """Replace ``company_id``'s partition of every analytics financials table, atomically;
+    returns the written frames (:func:`table_frames`) by table name."""
     frames = table_frames(result)
     with warehouse.batch() as batch:
-        for table in (INCOME_STATEMENT, BALANCE_SHEET, CASH_FLOW, KPIS, HEALTH_SCORES):
+        for table in TABLES:
             batch.replace_partition(table, company_id, frames[table.name])
-        batch.replace_partition(HEALTH_COMPONENTS, company_id, frames[HEALTH_COMPONENTS.name])
+    return frames
 
 
 # --- reading KPIs (peer benchmarks, insights) -----------------------------------------------
@@ -210,20 +213,17 @@ def latest_kpis(kpis: pl.DataFrame) -> pl.DataFrame:
 # --- Markdown for the UI ----------------------------------------------------------------------
 
 
-def _fmt_money(value: int | None, currency: str | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 100:,.2f} {currency or ''}".strip()
-
-
-def _fmt(value: float | None, unit: str) -> str:
+def _fmt(value: float | None, unit: str, currency: str | None = None) -> str:
     if value is None:
         return "n/a"
     if unit == "ratio":
         return f"{value:.2f}"
     if unit in ("days", "months"):
         return f"{value:.1f} {unit}"
-    return f"{value / 100:,.2f}"
+    if not math.isfinite(value):
+        return str(value)
+    # Money KPIs are whole minor units stored as floats; the KPI table shows no currency code.
+    return format_money(round(value), currency, suffix=False)
 
 
 SUMMARY_KPIS = (
@@ -252,11 +252,12 @@ def summary_markdown(result: Financials) -> str:
     ccy = inc.get("currency")
     lines = [f"### {month:%B %Y}", "", "| P&L | amount |", "|---|---|"]
     for name in ("revenue", "gross_profit", "ebitda", "operating_income", "net_income"):
-        lines.append(f"| {name} | {_fmt_money(inc[name], ccy)} |")
+        shown = "n/a" if inc[name] is None else format_money(inc[name], ccy)
+        lines.append(f"| {name} | {shown} |")
     latest = result.kpis.filter(pl.col("month") == month)
     lines += ["", "| KPI | value |", "|---|---|"]
     for row in latest.filter(pl.col("kpi").is_in(SUMMARY_KPIS)).iter_rows(named=True):
-        shown = _fmt(row["value"], row["unit"])
+        shown = _fmt(row["value"], row["unit"], ccy)
         if row["value"] is None:
             shown += f" ({row['null_reason']})"
         lines.append(f"| {row['kpi']} | {shown} |")

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from finpipe.ledger.books_schema import DEAD_STATUSES
+
 TTM = 12
 DAYS_PER_MONTH = 365 / 12
 SALES_DOC_TYPES = ("invoice", "sales_receipt")
 SALES_CREDIT_TYPES = ("credit_note", "refund")
-DEAD_STATUSES = ("void", "deleted", "draft")
 
 
 @dataclass(frozen=True)

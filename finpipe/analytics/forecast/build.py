@@ -42,7 +42,8 @@ from finpipe.analytics.forecast.models import (
     min_history,
 )
 from finpipe.analytics.forecast.series import cash_series, next_periods
-from finpipe.analytics.forecast.warnings import early_warnings, money
+from finpipe.analytics.forecast.warnings import early_warnings
+from finpipe.analytics.formats import format_money
 from finpipe.warehouse import Table, Warehouse, WriteResult
 from finpipe.warehouse.tables.analytics_forecast import (
     CASH_FORECAST,
@@ -189,7 +190,7 @@ class CompanyForecast:
             last = hist.row(-1, named=True)
             lines.append(
                 f"- **{name}**: {hist.height} periods to {last['period_end']}, balance "
-                f"{money(last['balance'], cur)}; " + _choice_text(res)
+                f"{format_money(last['balance'], cur)}; " + _choice_text(res)
             )
         weekly = self.forecast.filter((pl.col("frequency") == WEEKLY) & pl.col("chosen")).sort(
             "step"
@@ -203,8 +204,9 @@ class CompanyForecast:
                 "|---|---:|---:|---:|",
             ]
             lines += [
-                f"| {r['period']} | {money(r['balance_point'], None)} | "
-                f"{money(r['balance_lo80'], None)} | {money(r['balance_hi80'], None)} |"
+                f"| {r['period']} | {format_money(r['balance_point'], cur, suffix=False)} | "
+                f"{format_money(r['balance_lo80'], cur, suffix=False)} | "
+                f"{format_money(r['balance_hi80'], cur, suffix=False)} |"
                 for r in weekly.iter_rows(named=True)
             ]
         lines += ["", "**Warnings**", ""]
@@ -233,10 +235,6 @@ def _choice_text(res: SeriesForecast) -> str:
     return text
 
 
-def _company_rows(frame: pl.DataFrame, company_id: str, frequency: str) -> pl.DataFrame:
-    return frame.filter((pl.col("company_id") == company_id) & (pl.col("frequency") == frequency))
-
-
 def forecast_from_journal(
     journal_lines: pl.DataFrame,
     company_id: str,
@@ -255,7 +253,8 @@ def forecast_from_journal(
     chosen_rows: dict[str, pl.DataFrame] = {}
     for name in FREQUENCIES:
         freq = FREQUENCY_SETTINGS[name]
-        hist = _company_rows(cash_series(lines, name, as_of), company_id, name)
+        # lines hold this company only and cash_series returns only the asked frequency.
+        hist = cash_series(lines, name, as_of)
         series_parts.append(hist.with_columns(pl.lit(currency, pl.String).alias("currency")))
         if hist.is_empty():
             continue

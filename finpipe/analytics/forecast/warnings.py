@@ -19,19 +19,13 @@ import polars as pl
 
 from finpipe.analytics.forecast.config import WEEKLY, ForecastConfig
 from finpipe.analytics.forecast.models import LABELS
+from finpipe.analytics.formats import format_money
 from finpipe.warehouse.tables.analytics_forecast import CASH_WARNINGS
 
 WARNING_SCHEMA = CASH_WARNINGS.polars_schema()
 CASH_NEGATIVE = "cash_negative"
 MAY_CROSS_ZERO = "balance_may_cross_zero"
 RUNWAY = "runway_below_threshold"
-
-
-def money(minor: int, currency: str | None) -> str:
-    """``-1,234.56 USD`` from minor units (every home currency here has two decimals)."""
-    text = f"{abs(minor) / 100:,.2f}"
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{text}{' ' + currency if currency else ''}"
 
 
 def period_label(period: dt.date, frequency: str) -> str:
@@ -73,7 +67,8 @@ def cash_negative(
         as_of=as_of,
         currency=currency,
         cash_balance=cash,
-        reason=f"Book cash is already negative: {money(cash, currency)} at {as_of.isoformat()}. "
+        reason=f"Book cash is already negative: {format_money(cash, currency)} at "
+        f"{as_of.isoformat()}. "
         "The bank and cash accounts are overdrawn; fund them or cut payments now.",
     )
 
@@ -101,8 +96,9 @@ def zero_crossing(
     where = f"{period_label(first['period'], frequency)} ({unit} {first['step']} of {rows.height})"
     reason = (
         f"Cash may run out by {where}: the {band} % lower bound of the balance falls to "
-        f"{money(first[lower], currency)} there (expected "
-        f"{money(first['balance_point'], currency)}), from {money(cash, currency)} at "
+        f"{format_money(first[lower], currency)} there (expected "
+        f"{format_money(first['balance_point'], currency)}), from "
+        f"{format_money(cash, currency)} at "
         f"{as_of.isoformat()}, by the {LABELS.get(first['model'], first['model'])} forecast."
     )
     severity = "high"
@@ -111,7 +107,7 @@ def zero_crossing(
         severity = "critical"
         reason += (
             f" The expected balance itself turns negative in {period_label(p['period'], frequency)}"
-            f" ({money(p['balance_point'], currency)})."
+            f" ({format_money(p['balance_point'], currency)})."
         )
     return _row(
         company_id,
@@ -147,12 +143,13 @@ def runway(
     months = cash / burn
     if months >= threshold_months:
         return None
-    flows = ", ".join(money(f, None) for f in recent_months)
+    flows = ", ".join(format_money(f, currency, suffix=False) for f in recent_months)
     n = len(recent_months)
     reason = (
         f"Runway is {months:.1f} months, under the {threshold_months:g}-month threshold: "
-        f"{money(cash, currency)} of cash at {as_of.isoformat()} and an average monthly burn "
-        f"of {money(burn, currency)} over the last {n} month{'s' if n != 1 else ''} "
+        f"{format_money(cash, currency)} of cash at {as_of.isoformat()} and an average "
+        "monthly burn "
+        f"of {format_money(burn, currency)} over the last {n} month{'s' if n != 1 else ''} "
         f"(net flows {flows}{' ' + currency if currency else ''})."
     )
     return _row(

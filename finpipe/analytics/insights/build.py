@@ -3,8 +3,9 @@
 :func:`build_insights` reads the company (:func:`.facts.load_company`), extracts every fact,
 generates and ranks the insights, verifies each one through the checker against the same
 warehouse and returns the ``analytics.insights`` rows; :func:`write_insights` replaces the
-company's partition. :func:`verify_stored` re-checks what is stored (the asset check and the
-demo use it) and :func:`top_insights` is what the demo prints: it raises
+company's partition (the asset checks use the build's own verifications, not a re-read).
+:func:`verify_stored` re-checks what is stored (the tests use it) and :func:`top_insights` is
+what the demo prints: it raises
 :class:`UnverifiedInsightsError` naming every unverified insight and number.
 """
 

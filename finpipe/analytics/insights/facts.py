@@ -19,6 +19,8 @@ import polars as pl
 
 from finpipe.analytics.insights.formats import fmt
 from finpipe.analytics.insights.recipes import HOME_AMOUNT_DUE, Recipe, op, read
+from finpipe.analytics.peers.build import read_benchmarks
+from finpipe.ledger.books_schema import DEAD_STATUSES
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.analytics_anomalies import ANOMALY_FLAGS
 from finpipe.warehouse.tables.analytics_financials import (
@@ -52,7 +54,6 @@ OLDEST_INVOICES = 3
 TOP_FLAGS = 3
 MIN_FLAG_SCORE = 0.7
 OPEN_STATUSES = ("open", "partially_paid")
-LIVE_EXCLUDED = ("void", "deleted", "draft")
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def load_company(warehouse: Warehouse, company_id: str) -> CompanyData:
         contacts=warehouse.read(CONTACTS, company_id=company_id),
         flags=warehouse.read(ANOMALY_FLAGS, company_id=company_id),
         warnings=warehouse.read(CASH_WARNINGS, company_id=company_id),
-        peers=warehouse.read(PEER_BENCHMARKS, where="company_id = %s", params=[company_id]),
+        peers=read_benchmarks(warehouse, company_id),
     )
 
 
@@ -241,7 +242,7 @@ def _home(amount: int, currency: str | None, fx_rate: Decimal | None, home: str 
 
 def as_of_date(data: CompanyData) -> dt.date | None:
     """The books' date: the latest issue date of a live book-of-record document."""
-    live = data.documents.filter(pl.col("book_of_record") & ~pl.col("status").is_in(LIVE_EXCLUDED))
+    live = data.documents.filter(pl.col("book_of_record") & ~pl.col("status").is_in(DEAD_STATUSES))
     value = live["issue_date"].max()
     return value  # type: ignore[return-value]
 
@@ -297,7 +298,7 @@ def fact_overdue(data: CompanyData) -> Fact | None:
                 {
                     "company_id": cid,
                     "book_of_record": True,
-                    "status": {"not_in": list(LIVE_EXCLUDED)},
+                    "status": {"not_in": list(DEAD_STATUSES)},
                 },
                 "issue_date",
                 "max",

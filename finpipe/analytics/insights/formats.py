@@ -31,7 +31,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from finpipe.connectors.statements.model import currency_exponent
+from finpipe.analytics.formats import format_money
 
 UNITS = (
     "money",
@@ -80,10 +80,7 @@ def fmt(value: Any, unit: str, currency: str | None = None) -> str:
     if value is None:
         return "n/a"
     if unit == "money":
-        exponent = currency_exponent(currency or "")
-        amount = Decimal(int(value)).scaleb(-exponent)
-        body = f"{amount:,.{exponent}f}" if exponent else f"{int(amount):,}"
-        return f"{body} {currency}" if currency else body
+        return format_money(value, currency)
     if unit == "percent":
         return f"{_rounded(float(value) * 100, 0)} %"
     if unit in _DECIMALS:

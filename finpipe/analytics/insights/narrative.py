@@ -100,14 +100,21 @@ def ask(config: LLMConfig, payload: list[dict[str, Any]]) -> str:
 
 
 def narrate(
-    warehouse: Warehouse, company_id: str, config: LLMConfig | None = None
+    warehouse: Warehouse,
+    company_id: str,
+    config: LLMConfig | None = None,
+    insights: pl.DataFrame | None = None,
 ) -> dict[str, Any] | None:
     """Ask for, check and store the company's narrative (``analytics.insight_narratives``);
-    returns the stored row, or None when the narrative is off or nothing is verified."""
+    returns the stored row, or None when the narrative is off or nothing is verified.
+
+    ``insights`` is the company's just-built insights frame; without it the stored
+    ``analytics.insights`` partition is read."""
     config = config or LLMConfig.from_env()
     if config is None:
         return None
-    insights = warehouse.read(INSIGHTS, company_id=company_id)
+    if insights is None:
+        insights = warehouse.read(INSIGHTS, company_id=company_id)
     payload = facts_payload(insights)
     if not payload:
         return None

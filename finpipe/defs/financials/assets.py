@@ -8,7 +8,6 @@ import polars as pl
 from finpipe.analytics.financials.build import (
     build_financials,
     summary_markdown,
-    table_frames,
     write_financials,
 )
 from finpipe.analytics.financials.kpis import kpi_registry_markdown
@@ -50,8 +49,7 @@ def financials(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     company_id = context.partition_key
     with warehouse.open() as wh:
         result = build_financials(wh, company_id)
-        write_financials(wh, company_id, result)
-    frames = table_frames(result)
+        frames = write_financials(wh, company_id, result)
     summary = summary_markdown(result)
     context.log.info(
         f"financials of {company_id}: {result.income.height} month(s), "

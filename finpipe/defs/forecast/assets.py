@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from finpipe.analytics.forecast import forecast_company, write_forecast
+from finpipe.defs.forecast.checks import CASH_FORECAST_KEY, check_results, check_specs
 from finpipe.defs.ledger.books import JOURNAL_LINES_KEY
 from finpipe.defs.metadata import derived_table_spec, markdown_preview
 from finpipe.defs.partitions import company_partitions
@@ -25,7 +26,6 @@ def forecast_key(table: Table) -> dg.AssetKey:
     return dg.AssetKey(["analytics", table.name])
 
 
-CASH_FORECAST_KEY = forecast_key(CASH_FORECAST)
 CASH_WARNINGS_KEY = forecast_key(CASH_WARNINGS)
 
 
@@ -36,6 +36,7 @@ def _spec(table: Table) -> dg.AssetSpec:
 @dg.multi_asset(
     name="cash_forecast",
     specs=[_spec(t) for t in FORECAST_TABLES],
+    check_specs=check_specs(),
     partitions_def=company_partitions,
     can_subset=False,
     description="Weekly and monthly cash series from the books; 13-week and 12-month "
@@ -106,3 +107,4 @@ def cash_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
             ),
         },
     )
+    yield from check_results(result)

@@ -10,7 +10,6 @@ import dagster as dg
 from finpipe.analytics.insights.build import (
     build_insights,
     summary_markdown,
-    verify_stored,
     write_insights,
 )
 from finpipe.analytics.insights.narrative import LLMConfig, narrate
@@ -25,19 +24,16 @@ from finpipe.defs.peers.assets import KEYS as PEER_KEYS
 from finpipe.defs.resources import WarehouseResource
 from finpipe.warehouse.tables.analytics_insights import INSIGHT_NARRATIVES, INSIGHTS
 
-
-def _source_deps() -> list[dg.AssetKey]:
-    # The flags, the cash warnings and the peer positions are sources of insights too.
-    return [FLAGS_KEY, CASH_WARNINGS_KEY, PEER_KEYS["peer_benchmarks"]]
-
-
 DEPS = [
     *(FINANCIALS_KEYS[name] for name in ("income_statement", "balance_sheet", "kpis")),
     FINANCIALS_KEYS["health_scores"],
     FINANCIALS_KEYS["health_components"],
     BOOK_KEYS["documents"],
     BOOK_KEYS["contacts"],
-    *_source_deps(),
+    # The flags, the cash warnings and the peer positions are sources of insights too.
+    FLAGS_KEY,
+    CASH_WARNINGS_KEY,
+    PEER_KEYS["peer_benchmarks"],
 ]
 NARRATIVES_KEY = dg.AssetKey(["analytics", INSIGHT_NARRATIVES.name])
 
@@ -67,9 +63,9 @@ def insights(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     with warehouse.open() as wh:
         result = build_insights(wh, company_id)
         write_insights(wh, result)
-        verdicts = verify_stored(wh, company_id)
-        narrative = narrate(wh, company_id, llm) if llm else None
-    frame = result.frame
+        narrative = narrate(wh, company_id, llm, result.frame) if llm else None
+    # build_insights already verified every row against the warehouse it just read.
+    frame, verdicts = result.frame, result.verifications
     context.log.info(
         f"insights of {company_id}: {frame.height} insight(s), "
         f"{sum(v.verified for v in verdicts)} verified"

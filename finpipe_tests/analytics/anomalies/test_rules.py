@@ -158,6 +158,26 @@ def test_round_amounts_to_a_vendor_seldom_paid_round_sums() -> None:
     assert flags["score"].to_list() == [pytest.approx(0.85)]
 
 
+def test_round_amounts_in_a_currency_without_minor_units() -> None:
+    # JPY amounts are whole yen: 2,500 JPY is a multiple of 500 and at least 1,000.
+    usual = [
+        {"document_id": f"n{i}", "doc_type": "expense", "issue_date": d(1, 1 + i)}
+        | {"amount": 1_237 + i, "currency": "JPY"}
+        for i in range(9)
+    ]
+    tx = transactions(
+        *usual,
+        {"document_id": "r1", "doc_type": "expense", "issue_date": d(2, 1)}
+        | {"amount": 2_500, "currency": "JPY"},
+    )
+    flags = round_amounts(tx)
+    assert _flags(flags) == [
+        ("r1", "payment of exactly 2,500 JPY to Acme Ltd; 0% of its 9 other payment(s) are round")
+    ]
+    # 0.65 + 0.2 (never paid round before); 2,500 is not a multiple of 1,000 JPY
+    assert flags["score"].to_list() == [pytest.approx(0.85)]
+
+
 def test_off_hours_entries_where_they_are_rare() -> None:
     weekdays = [x for x in range(2, 32) if dt.date(2026, 3, x).weekday() < 5]  # 22 days
     office = [

@@ -13,11 +13,11 @@ from finpipe.analytics.forecast.config import ForecastConfig, ForecastError
 from finpipe.analytics.forecast.series import cash_series, next_periods
 from finpipe.analytics.forecast.warnings import (
     early_warnings,
-    money,
     monthly_burn,
     runway,
     zero_crossing,
 )
+from finpipe.analytics.formats import format_money
 from finpipe.warehouse.tables.analytics_forecast import CASH_FORECAST
 
 D = dt.date
@@ -210,8 +210,9 @@ def test_early_warnings_use_the_last_burn_months_and_every_frequency() -> None:
 
 
 def test_money_formats_minor_units() -> None:
-    assert money(-123_456, "USD") == "-1,234.56 USD"
-    assert money(5, None) == "0.05"
+    assert format_money(-123_456, "USD") == "-1,234.56 USD"
+    assert format_money(5, None) == "0.05"
+    assert format_money(-123_456, "JPY") == "-123,456 JPY"  # no minor unit: no decimals
 
 
 def test_config_is_validated() -> None:
