@@ -74,10 +74,6 @@ class Warehouse:
         self._backend.ensure_tables(tables)
 
     def close(self) -> None:
-        stack = getattr(self, "_held_stack", None)
-        if stack is not None:
-            stack.close()
-            self._held_stack = None
         self._backend.close()
 
     @contextmanager
@@ -97,14 +93,6 @@ class Warehouse:
             return
         with keep(idle_seconds=idle_seconds, slice_seconds=slice_seconds):
             yield
-
-    def hold_connection(self, idle_seconds: float = 0.25, max_seconds: float = 2.0) -> None:
-        """TEMPORARY while callers move to keep_open."""
-        from contextlib import ExitStack
-
-        if getattr(self, "_held_stack", None) is None:
-            self._held_stack = ExitStack()
-            self._held_stack.enter_context(self.keep_open(idle_seconds, max_seconds))
 
     def __enter__(self) -> Warehouse:
         return self

@@ -157,7 +157,11 @@ CONTACT_ROWS = [
 def seed(wh: Warehouse, *, optional: bool = True) -> None:
     """Write the hand-built company; ``optional=False`` leaves anomaly, forecast and peer
     tables empty (a company those parts have not reached)."""
-    wh.hold_connection()  # one open of the DuckDB file for the whole seed, not one per write
+    with wh.keep_open():  # one open of the DuckDB file for the whole seed, not one per write
+        _seed(wh, optional=optional)
+
+
+def _seed(wh: Warehouse, *, optional: bool) -> None:
     wh.replace_partition(KPIS, CID, frame(KPIS, kpi_rows()))
     wh.replace_partition(
         INCOME_STATEMENT,

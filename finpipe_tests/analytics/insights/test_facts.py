@@ -24,7 +24,6 @@ def test_every_recipe_recomputes_its_number(warehouse: Warehouse) -> None:
         "peer_position",
         "runway",
     ]
-    warehouse.hold_connection()
     checked = 0
     for fact in facts:
         for number in fact.numbers:
