@@ -32,7 +32,7 @@ def receiver(wh: Warehouse) -> Iterator[tuple[int, Warehouse]]:
     port = bench.free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
-    with wh.keep_open(idle_seconds=0.25, slice_seconds=2.0):
+    with wh.keep_open(idle_seconds=0.25):
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 15
