@@ -138,9 +138,7 @@ def show(company_id: str, provider: str, limit: int) -> None:
 
     with Warehouse.from_settings(load_settings()) as wh:
         find(wh, company_id, provider)
-        health = read_health(wh, dt.datetime.now(UTC)).filter(
-            (pl.col("company_id") == company_id) & (pl.col("provider") == provider)
-        )
+        health = read_health(wh, dt.datetime.now(UTC), company_id=company_id, provider=provider)
         runs = wh.read(
             SYNC_RUNS,
             where="company_id = %s AND provider = %s",

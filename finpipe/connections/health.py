@@ -232,15 +232,31 @@ def lagging(health: pl.DataFrame, thresholds: Thresholds = Thresholds()) -> pl.D
 
 
 def read_health(
-    wh: Warehouse, now: dt.datetime, thresholds: Thresholds = Thresholds()
+    wh: Warehouse,
+    now: dt.datetime,
+    thresholds: Thresholds = Thresholds(),
+    *,
+    company_id: str | None = None,
+    provider: str | None = None,
 ) -> pl.DataFrame:
-    """:func:`compute_health` over the warehouse's current tables (only the last day of the
-    inbox is read; token ciphertexts are not read at all)."""
+    """:func:`compute_health` over the warehouse's current tables, optionally for one
+    company's (and one provider's) connections only.
+
+    Only what the health needs is read: the last day of the inbox, and of the sync log the
+    last day plus each connection's newest success up to ``now`` and what came after it (the
+    failure streak); token ciphertexts are not read at all."""
     since = now - WINDOW
+    scope, scope_params = [], []
+    for column, value in (("company_id", company_id), ("provider", provider)):
+        if value is not None:
+            scope.append(f"{column} = %s")
+            scope_params.append(value)
+    scoped = " AND ".join(scope) or "TRUE"
     inbox = wh.query(
         f"SELECT provider, tenant_id, received_at FROM {WEBHOOK_INBOX.qualified_name} "
-        "WHERE received_at > %s AND received_at <= %s",
-        [since, now],
+        "WHERE received_at > %s AND received_at <= %s"
+        + (" AND provider = %s" if provider is not None else ""),
+        [since, now, *([provider] if provider is not None else [])],
     )
     if inbox.is_empty():
         inbox = pl.DataFrame(
@@ -248,7 +264,8 @@ def read_health(
         )
     tokens = wh.query(
         "SELECT company_id, provider, refresh_issued_at, refresh_expires_at "
-        f"FROM {OAUTH_TOKENS.qualified_name}"
+        f"FROM {OAUTH_TOKENS.qualified_name} WHERE {scoped}",
+        scope_params,
     )
     if tokens.is_empty():
         tokens = pl.DataFrame(
@@ -259,9 +276,20 @@ def read_health(
                 "refresh_expires_at": _TS,
             }
         )
+    runs = SYNC_RUNS.qualified_name
+    # A row is needed when it is recent, or when no later success (up to now) supersedes it:
+    # that keeps each connection's newest success and its failure streak, and drops history.
+    newest = (
+        f"finished_at > %s OR NOT EXISTS (SELECT 1 FROM {runs} later "
+        f"WHERE later.company_id = {SYNC_RUNS.name}.company_id "
+        f"AND later.provider = {SYNC_RUNS.name}.provider "
+        f"AND later.external_id = {SYNC_RUNS.name}.external_id "
+        "AND later.status = 'success' AND later.finished_at > "
+        f"{SYNC_RUNS.name}.finished_at AND later.finished_at <= %s)"
+    )
     return compute_health(
-        wh.read(CONNECTIONS),
-        wh.read(SYNC_RUNS),
+        wh.read(CONNECTIONS, where=scoped, params=scope_params),
+        wh.read(SYNC_RUNS, where=f"({scoped}) AND ({newest})", params=[*scope_params, since, now]),
         tokens.with_columns(pl.col("refresh_issued_at", "refresh_expires_at").cast(_TS)),
         inbox.with_columns(pl.col("received_at").cast(_TS)),
         wh.read(WEBHOOK_REJECTIONS, where="day >= %s", params=[since.astimezone(UTC).date()]),

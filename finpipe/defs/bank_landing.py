@@ -20,6 +20,7 @@ from finpipe.connectors.banks import BankProvider
 from finpipe.connectors.errors import NeedsReauth
 from finpipe.connectors.report import SyncReport
 from finpipe.defs.compliance.audit import record_sync
+from finpipe.defs.connections.resources import ConnectionHealthResource
 from finpipe.defs.landing import (
     LANDING_RETRY_POLICY,
     landing_check_results,
@@ -65,7 +66,11 @@ def build_bank_landing_assets(provider: BankProvider) -> dg.AssetsDefinition:
             "balances and transactions (pending lines as a snapshot, booked lines by date)."
         ),
     )
-    def _assets(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def _assets(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        connection_health: ConnectionHealthResource,
+    ):
         company_id = context.partition_key
         started_at = dt.datetime.now(dt.UTC)
         settings = load_settings()
@@ -93,7 +98,15 @@ def build_bank_landing_assets(provider: BankProvider) -> dg.AssetsDefinition:
                         context.log.error(str(exc))
                         note = f"not synced: {exc}"
                         run = run_info(context, started_at)
-                        record_failure(wh, company_id, provider.name, run, "NeedsReauth", str(exc))
+                        record_failure(
+                            wh,
+                            company_id,
+                            provider.name,
+                            run,
+                            "NeedsReauth",
+                            str(exc),
+                            degrade_after=connection_health.degrade_after,
+                        )
                     else:
                         record_synced(context, wh, report, external_ids, started_at)
                         note = f"synced {', '.join(external_ids)}"

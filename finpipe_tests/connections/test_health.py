@@ -220,3 +220,47 @@ def test_a_persons_status_comes_first(status: str, action: str) -> None:
         assert stale_tokens(frame).is_empty()
     else:
         assert stale_tokens(frame).height == 1
+
+
+def test_read_health_reads_only_what_the_health_needs_and_agrees_with_the_full_log(
+    warehouse_url: str,
+) -> None:
+    """The bounded read (last day, plus each connection's newest success and what followed)
+    gives the same health as the whole log; a success after ``now`` does not end a streak,
+    and scoping to one company returns only its connections."""
+    from finpipe.connections.health import read_health
+    from finpipe.warehouse import Warehouse
+    from finpipe.warehouse.tables.ops import CONNECTIONS
+    from finpipe.warehouse.tables.ops_health import SYNC_RUNS
+
+    conns = connections(
+        connection(),
+        connection(external_id="realm-2"),
+        connection(company_id="cmp_b", external_id="realm-9"),
+    )
+    history = [run(f"old{i}", hours_ago(24 * 60 + i), "failed", message="old") for i in range(5)]
+    log = runs(
+        *history,
+        run("ok-old", hours_ago(24 * 40)),
+        run("f1", hours_ago(24 * 30), "failed", error_class="ProviderError", message="400 a"),
+        run("f2", hours_ago(24 * 20), "failed", error_class="ProviderError", message="400 b"),
+        run("future", NOW + dt.timedelta(hours=2)),  # not yet happened at NOW
+        run("r2-a", hours_ago(24 * 50), "failed", external_id="realm-2", message="x"),
+        run("r2-b", hours_ago(24 * 49), "failed", external_id="realm-2", message="y"),
+        run("b-ok", hours_ago(3), company_id="cmp_b", external_id="realm-9"),
+        run("b-old", hours_ago(24 * 90), company_id="cmp_b", external_id="realm-9"),
+    )
+    with Warehouse.open(warehouse_url) as wh:
+        wh.upsert(CONNECTIONS, conns)
+        wh.upsert(SYNC_RUNS, log)
+        bounded = read_health(wh, NOW)
+        scoped = read_health(wh, NOW, company_id="cmp_b", provider="quickbooks")
+    full = health(conns, log)
+    drop = ["computed_at"]
+    assert bounded.drop(drop).equals(full.drop(drop))
+    r1 = one(bounded)
+    assert (r1["consecutive_failures"], r1["last_error"]) == (2, "ProviderError: 400 b")
+    assert r1["last_success_at"] == hours_ago(24 * 40)
+    assert one(bounded, "realm-2")["consecutive_failures"] == 2
+    assert scoped["external_id"].to_list() == ["realm-9"]
+    assert one(scoped, "realm-9")["syncs_24h"] == 1
