@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from finpipe.connectors.statements.model import CURRENCY_EXPONENTS
 from finpipe.reconcile.schema import SUGGESTION_SCHEMA
 
-# ISO 4217 currencies without minor units (amounts are already whole units).
-_ZERO_DECIMALS = ["JPY", "KRW", "ISK", "CLP", "VND", "UGX", "XAF", "XOF", "PYG", "RWF"]
 # Which rule's explanation is kept when several rules propose the same pair.
 _RULE_PRIORITY = {"reference": 0, "counterparty": 1, "amount_date": 2, "tolerance": 3}
 
@@ -38,14 +37,19 @@ PAIR_CANDIDATE_SCHEMA = pl.Schema(
 
 
 def money(amount: pl.Expr, currency: pl.Expr) -> pl.Expr:
-    """``-1234`` ``USD`` -> ``"-12.34 USD"``: minor units shown in major units, by integer
-    arithmetic (no float rounding); whole-unit currencies are shown as they are."""
+    """``-1234`` ``USD`` -> ``"-12.34 USD"``: minor units shown in major units by integer
+    arithmetic (no float rounding), with the currency's ISO 4217 decimals (``JPY`` none,
+    ``KWD`` three)."""
     a = amount.abs()
     sign = pl.when(amount < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    cents = (a % 100).cast(pl.String).str.zfill(2)
-    decimal = pl.format("{}{}.{} {}", sign, (a // 100).cast(pl.String), cents, currency)
+    exponent = currency.str.to_uppercase().replace_strict(
+        CURRENCY_EXPONENTS, default=2, return_dtype=pl.Int64
+    )
+    unit = pl.lit(10, dtype=pl.Int64).pow(exponent)
+    minor = (a % unit).cast(pl.String).str.zfill(exponent)
+    decimal = pl.format("{}{}.{} {}", sign, (a // unit).cast(pl.String), minor, currency)
     whole = pl.format("{}{} {}", sign, a.cast(pl.String), currency)
-    return pl.when(currency.is_in(_ZERO_DECIMALS)).then(whole).otherwise(decimal)
+    return pl.when(exponent == 0).then(whole).otherwise(decimal)
 
 
 def pair_reason() -> pl.Expr:

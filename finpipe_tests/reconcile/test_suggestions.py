@@ -12,11 +12,18 @@ from finpipe_tests.reconcile.test_cascade import bank, movements
 def test_money_is_shown_in_major_units_without_floats():
     got = pl.select(
         money(
-            pl.lit(pl.Series([-1234, 5, 100000000000001, 500])),
-            pl.lit(pl.Series(["USD", "EUR", "GBP", "JPY"])),
+            pl.lit(pl.Series([-1234, 5, 100000000000001, 500, -12005, 7])),
+            pl.lit(pl.Series(["USD", "EUR", "GBP", "JPY", "KWD", "bhd"])),
         )
     ).to_series()
-    assert got.to_list() == ["-12.34 USD", "0.05 EUR", "1000000000000.01 GBP", "500 JPY"]
+    assert got.to_list() == [
+        "-12.34 USD",
+        "0.05 EUR",
+        "1000000000000.01 GBP",
+        "500 JPY",
+        "-12.005 KWD",
+        "0.007 bhd",
+    ]
 
 
 def test_exact_tie_of_amount_and_date_is_suggested_both_ways():
