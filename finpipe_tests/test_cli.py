@@ -65,6 +65,13 @@ def test_docs_check_passes_on_the_repo_page() -> None:
 
 @pytest.mark.slow
 def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
+    import dagster as dg
+
+    from finpipe.analytics.insights.build import build_insights, read_insights
+    from finpipe.config import load_settings
+    from finpipe.defs.insights.checks import INSIGHTS_KEY
+    from finpipe.instance import open_instance
+
     home = tmp_path / "state"
     args = ["demo", "--companies", "3", "--months", "2", "--seed", "3"]
     first = run(args, home)
@@ -120,6 +127,25 @@ def test_demo_end_to_end_and_rerun(tmp_path: Path) -> None:
         assert marts.height == 3
         assert (marts["connections"] >= 2).all()  # an accounting file and a bank account each
         counts = {t.name: wh.count(t) for t in WORLD_TABLES}
+        # The insights printed were rebuilt on this run's peer benchmarks (cross-company, so
+        # built after every company's run): a rebuild from the warehouse now gives the same.
+        company_ids = sorted(wh.read(COMPANIES)["company_id"])
+        for company_id in company_ids:
+            stored = read_insights(wh, company_id).select("insight_id", "title", "text")
+            fresh = build_insights(wh, company_id).frame.select("insight_id", "title", "text")
+            assert stored.equals(fresh), company_id
+            assert read_insights(wh, company_id)["verified"].all()
+    assert "insights of 3 companies rebuilt" in first.stdout
+    instance = open_instance(load_settings({"FINPIPE_HOME": str(home)}))
+    peers = instance.get_latest_materialization_event(  # type: ignore[attr-defined]
+        dg.AssetKey(["analytics", "peer_benchmarks"])
+    )
+    assert peers is not None
+    for company_id in company_ids:
+        latest = instance.fetch_materializations(  # type: ignore[attr-defined]
+            dg.AssetRecordsFilter(asset_key=INSIGHTS_KEY, asset_partitions=[company_id]), limit=1
+        ).records
+        assert latest and latest[0].timestamp > peers.timestamp, company_id
     manifest = json.loads((home / "world" / "manifest.json").read_text())
     for table, rows in counts.items():
         assert rows == manifest["row_counts"][table.removeprefix("world_")], table

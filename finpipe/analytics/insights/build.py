@@ -77,6 +77,8 @@ def company_facts(data: F.CompanyData) -> list[F.Fact]:
         F.fact_runway(data),
         F.fact_cash_warning(data),
         F.fact_anomalies(data),
+        F.fact_revenue_growth(data),
+        F.fact_concentration(data),
     ]
     found += F.fact_peer_positions(data)
     return [f for f in found if f is not None]

@@ -17,8 +17,9 @@ from typing import Any
 
 import polars as pl
 
+from finpipe.analytics.financials.kpis import SALES_CREDIT_TYPES, SALES_DOC_TYPES
 from finpipe.analytics.insights.formats import fmt
-from finpipe.analytics.insights.recipes import HOME_AMOUNT_DUE, Recipe, op, read
+from finpipe.analytics.insights.recipes import HOME_AMOUNT_DUE, HOME_GROSS, Recipe, op, read
 from finpipe.analytics.peers.build import read_benchmarks
 from finpipe.ledger.books_schema import DEAD_STATUSES
 from finpipe.warehouse import Warehouse
@@ -54,6 +55,8 @@ OLDEST_INVOICES = 3
 TOP_FLAGS = 3
 MIN_FLAG_SCORE = 0.7
 OPEN_STATUSES = ("open", "partially_paid")
+GROWTH_WINDOW_MONTHS = 3  # revenue of the last N months against the N before
+SALES_WINDOW_MONTHS = 12  # customer concentration over the trailing twelve months (as the KPI)
 
 
 @dataclass(frozen=True)
@@ -527,8 +530,24 @@ def fact_cash_warning(data: CompanyData) -> Fact | None:
     )
 
 
+def _flag_contact(data: CompanyData, provider: str, document_id: str) -> str | None:
+    """The name of the contact of the flagged document (None when it has none)."""
+    doc = data.documents.filter(
+        (pl.col("provider") == provider) & (pl.col("document_id") == document_id)
+    )
+    if doc.height == 0 or doc.item(0, "contact_id") is None:
+        return None
+    names = data.contacts.filter(
+        (pl.col("provider") == provider) & (pl.col("contact_id") == doc.item(0, "contact_id"))
+    )
+    return names.item(0, "name") if names.height and names.item(0, "name") else None
+
+
 def fact_anomalies(data: CompanyData) -> Fact | None:
-    """The top flagged transactions (score >= :data:`MIN_FLAG_SCORE`) with their amounts."""
+    """The top flagged transactions (score >= :data:`MIN_FLAG_SCORE`) with their amounts, each
+    named the way a person finds it in the books: document type, number (when the document
+    has one), date and contact (read through the flagged document), never a bare provider
+    id unless there is nothing else."""
     top = (
         data.flags.filter(pl.col("score") >= MIN_FLAG_SCORE)
         .sort(["score", "amount", "flag_id"], descending=[True, True, False])
@@ -547,12 +566,65 @@ def fact_anomalies(data: CompanyData) -> Fact | None:
             data.currency,
         )
     ]
+    documents = []
     for i, row in enumerate(top.iter_rows(named=True), start=1):
         key = {"company_id": cid, "flag_id": row["flag_id"]}
-        label_column = "document_number" if row["document_number"] else "document_id"
         numbers += [
             Number(f"flag_{i}_type", row["type"], "text", read(table, key, "type")),
-            Number(f"flag_{i}_document", row[label_column], "text", read(table, key, label_column)),
+            Number(f"flag_{i}_doc_type", row["doc_type"], "text", read(table, key, "doc_type")),
+        ]
+        if row["document_number"]:
+            numbers.append(
+                Number(
+                    f"flag_{i}_number",
+                    row["document_number"],
+                    "text",
+                    read(table, key, "document_number"),
+                )
+            )
+        if row["issue_date"] is not None:
+            numbers.append(
+                Number(
+                    f"flag_{i}_date",
+                    row["issue_date"].isoformat(),
+                    "date",
+                    read(table, key, "issue_date"),
+                )
+            )
+        if not row["document_number"] and row["issue_date"] is None:
+            # Nothing a person would recognise: the provider's id is still better than nothing.
+            numbers.append(
+                Number(
+                    f"flag_{i}_document",
+                    row["document_id"],
+                    "text",
+                    read(table, key, "document_id"),
+                )
+            )
+        contact = _flag_contact(data, row["provider"], row["document_id"])
+        if contact is not None:
+            # Flag -> its document -> the document's contact, each step a lookup the checker
+            # repeats (the recipe does not take the generator's word for the contact id).
+            document_key = {
+                "company_id": cid,
+                "provider": row["provider"],
+                "document_id": {"of": read(table, key, "document_id")},
+            }
+            contact_key = {
+                "company_id": cid,
+                "provider": row["provider"],
+                "contact_id": {"of": read(DOCUMENTS.qualified_name, document_key, "contact_id")},
+            }
+            numbers.append(
+                Number(
+                    f"flag_{i}_contact",
+                    contact,
+                    "text",
+                    read(CONTACTS.qualified_name, contact_key, "name"),
+                )
+            )
+            documents.append(row["document_id"])
+        numbers += [
             Number(
                 f"flag_{i}_amount",
                 int(row["amount"]),
@@ -562,16 +634,242 @@ def fact_anomalies(data: CompanyData) -> Fact | None:
             ),
             Number(f"flag_{i}_score", float(row["score"]), "score", read(table, key, "score")),
         ]
+    rows: list[dict[str, Any]] = [{"table": table, "ids": {"flag_id": sorted(ids)}}]
+    if documents:
+        rows.append({"table": DOCUMENTS.qualified_name, "ids": {"document_id": sorted(documents)}})
     return Fact(
         "anomalies",
         "flags",
         tuple(numbers),
-        ({"table": table, "ids": {"flag_id": sorted(ids)}},),
+        tuple(rows),
         {"amounts": top["amount"].to_list(), "scores": top["score"].to_list()},
     )
 
 
-PEER_KPIS = ("gross_margin", "net_margin", "dso")
+# --- revenue growth and customer concentration --------------------------------------------------
+
+
+def shift_month(month: dt.date, months: int) -> dt.date:
+    """The first day of the month ``months`` after (negative: before) ``month``."""
+    index = month.year * 12 + month.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def fact_revenue_growth(data: CompanyData) -> Fact | None:
+    """Revenue (``analytics.income_statement``) of the last :data:`GROWTH_WINDOW_MONTHS`
+    months against the same number of months before; with shorter books the window is half
+    the unbroken run of months ending at the latest (one month against one with two months
+    of books). None when the earlier window's revenue is not positive: growth on nothing or
+    on a loss of revenue says nothing a person can act on."""
+    if data.month is None:
+        return None
+    revenue = {
+        m: int(r) for m, r in data.income.select("month", "revenue").iter_rows() if r is not None
+    }
+    run = 0
+    while shift_month(data.month, -run) in revenue:
+        run += 1
+    window = min(GROWTH_WINDOW_MONTHS, run // 2)
+    if window == 0:
+        return None
+    recent = [shift_month(data.month, i - window + 1) for i in range(window)]
+    prior = [shift_month(m, -window) for m in recent]
+    now, before = sum(revenue[m] for m in recent), sum(revenue[m] for m in prior)
+    if before <= 0:
+        return None
+    cid, ccy, table = data.company_id, data.currency, INCOME_STATEMENT.qualified_name
+
+    def total(months: list[dt.date]) -> Recipe:
+        iso = [m.isoformat() for m in months]
+        return read(table, {"company_id": cid, "month": iso}, "revenue", "sum", ids=("month", iso))
+
+    def month(key: str, value: dt.date) -> Number:
+        where = {"company_id": cid, "month": value}
+        return Number(key, value.isoformat(), "month", read(table, where, "month"))
+
+    growth = (now - before) / abs(before)
+    numbers = [
+        Number("now", now, "money", total(recent), ccy),
+        Number("before", before, "money", total(prior), ccy),
+        Number(
+            "change",
+            abs(growth),
+            "percent",
+            op("abs", op("div", op("sub", total(recent), total(prior)), op("abs", total(prior)))),
+        ),
+        month("to", recent[-1]),
+        month("before_to", prior[-1]),
+    ]
+    if window > 1:
+        numbers += [month("from", recent[0]), month("before_from", prior[0])]
+    margin = kpi_row(data, "gross_margin", data.month)
+    return Fact(
+        "revenue_growth",
+        "revenue",
+        tuple(numbers),
+        (
+            {
+                "table": table,
+                "ids": {"month": [m.isoformat() for m in (*prior, *recent)]},
+            },
+        ),
+        {
+            "window": window,
+            "growth": growth,
+            "difference": now - before,
+            "gross_margin": float(margin["value"]) if margin else None,
+        },
+    )
+
+
+def sales_where(company_id: str, doc_types: tuple[str, ...], month: dt.date) -> dict[str, Any]:
+    """The filter of the live book-of-record sales documents of ``doc_types`` issued in the
+    :data:`SALES_WINDOW_MONTHS` months ending with ``month`` (the KPI's rule)."""
+    return {
+        "company_id": company_id,
+        "doc_type": list(doc_types),
+        "status": {"not_in": list(DEAD_STATUSES)},
+        "book_of_record": True,
+        "issue_date": {
+            "ge": shift_month(month, 1 - SALES_WINDOW_MONTHS),
+            "lt": shift_month(month, 1),
+        },
+    }
+
+
+def sales_documents(data: CompanyData) -> pl.DataFrame:
+    """The company's sales documents of the window (:func:`sales_where`) with ``sales``: the
+    gross in home currency (``home_total``, else ``total``), negative for credits."""
+    c = pl.col
+    assert data.month is not None
+    start, end = shift_month(data.month, 1 - SALES_WINDOW_MONTHS), shift_month(data.month, 1)
+    credit = c("doc_type").is_in(SALES_CREDIT_TYPES)
+    return data.documents.filter(
+        c("doc_type").is_in([*SALES_DOC_TYPES, *SALES_CREDIT_TYPES])
+        & ~c("status").is_in(DEAD_STATUSES)
+        & c("book_of_record")
+        & (c("issue_date") >= start)
+        & (c("issue_date") < end)
+    ).with_columns(
+        credit=credit,
+        sales=pl.coalesce("home_total", "total").cast(pl.Int64)
+        * pl.when(credit).then(-1).otherwise(1),
+    )
+
+
+def fact_concentration(data: CompanyData) -> Fact | None:
+    """Sales of the largest customers over the trailing twelve months: the top customer's
+    and the top three's share of all sales (invoices and sales receipts less credit notes and
+    refunds, as the ``top_customer_share`` KPIs count them), each customer named with its
+    sales and the documents behind them."""
+    if data.month is None:
+        return None
+    docs = sales_documents(data)
+    total = int(docs["sales"].sum() or 0)
+    if total <= 0:
+        return None
+    c = pl.col
+    top = (
+        docs.filter(c("contact_id").is_not_null())
+        .group_by("provider", "contact_id")
+        .agg(
+            c("sales").sum(),
+            c("document_id").filter(~c("credit")).alias("sale_ids"),
+            c("document_id").filter(c("credit")).alias("credit_ids"),
+        )
+        .join(data.contacts.select("provider", "contact_id", "name"), on=["provider", "contact_id"])
+        .filter((c("sales") > 0) & c("name").is_not_null())
+        .sort(["sales", "provider", "contact_id"], descending=[True, False, False])
+        .head(TOP_CUSTOMERS)
+    )
+    if top.height == 0:
+        return None
+    cid, ccy, docs_table = data.company_id, data.currency, DOCUMENTS.qualified_name
+    sales, credits = (
+        sales_where(cid, SALES_DOC_TYPES, data.month),
+        sales_where(cid, SALES_CREDIT_TYPES, data.month),
+    )
+    total_recipe = op(
+        "sub",
+        read(docs_table, sales, HOME_GROSS, "sum"),
+        read(docs_table, credits, HOME_GROSS, "sum"),
+    )
+    numbers = [
+        Number(
+            "to",
+            data.month.isoformat(),
+            "month",
+            read(
+                INCOME_STATEMENT.qualified_name, {"company_id": cid, "month": data.month}, "month"
+            ),
+        ),
+        Number("total", total, "money", total_recipe, ccy),
+    ]
+    customer_recipes, cited = [], []
+    for i, row in enumerate(top.iter_rows(named=True), start=1):
+        who = {"provider": row["provider"], "contact_id": row["contact_id"]}
+        recipe = op(
+            "sub",
+            read(
+                docs_table,
+                {**sales, **who},
+                HOME_GROSS,
+                "sum",
+                ids=("document_id", row["sale_ids"]),
+            ),
+            read(
+                docs_table,
+                {**credits, **who},
+                HOME_GROSS,
+                "sum",
+                ids=("document_id", row["credit_ids"]),
+            ),
+        )
+        customer_recipes.append(recipe)
+        cited += [*row["sale_ids"], *row["credit_ids"]]
+        numbers += [
+            Number(
+                f"customer_{i}",
+                row["name"],
+                "text",
+                read(CONTACTS.qualified_name, {"company_id": cid, **who}, "name"),
+            ),
+            Number(f"customer_{i}_sales", int(row["sales"]), "money", recipe, ccy),
+        ]
+    top_sales = int(top.item(0, "sales"))
+    numbers.append(
+        Number(
+            "top_share", top_sales / total, "percent", op("div", customer_recipes[0], total_recipe)
+        )
+    )
+    if top.height > 1:
+        numbers.append(
+            Number(
+                "top3_share",
+                int(top["sales"].sum()) / total,
+                "percent",
+                op("div", op("add", *customer_recipes), total_recipe),
+            )
+        )
+    margin = kpi_row(data, "gross_margin", data.month)
+    return Fact(
+        "concentration",
+        "customers",
+        tuple(numbers),
+        ({"table": docs_table, "ids": {"document_id": sorted(cited)}},),
+        {
+            "customers": top.height,
+            "top_share": top_sales / total,
+            "top3_share": int(top["sales"].sum()) / total,
+            "top_sales": top_sales,
+            "gross_margin": float(margin["value"]) if margin else None,
+        },
+    )
+
+
+# KPIs a bottom-quartile position of which is worth an insight: the ones the peer groups and
+# the reference table rank that have a money lever (margins, collection, liquidity, leverage).
+PEER_KPIS = ("gross_margin", "net_margin", "dso", "current_ratio", "quick_ratio", "equity_ratio")
 BOTTOM_QUARTILE = 25.0
 
 
@@ -614,6 +912,8 @@ def fact_peer_positions(data: CompanyData) -> list[Fact]:
                     "kpi": row["kpi"],
                     "source": row["source"],
                     "revenue_ttm": _kpi_input(revenue, "revenue_ttm") if revenue else None,
+                    "current_liabilities": _balance(data, "current_liabilities"),
+                    "total_assets": _balance(data, "total_assets"),
                 },
             )
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from finpipe.analytics.insights import rank as ranking
+from finpipe.analytics.insights.facts import GROWTH_WINDOW_MONTHS as GROWTH_MONTHS
 from finpipe.analytics.insights.facts import Fact, Number
 
 LABELS = {
@@ -22,6 +23,7 @@ LABELS = {
     "net_margin": "Net margin",
     "current_ratio": "Current ratio",
     "quick_ratio": "Quick ratio",
+    "equity_ratio": "Equity ratio",
 }
 # When a KPI move is worth an insight: the worsening that matters (KPI units: days, fractions).
 DSO_RISE_DAYS = 5.0
@@ -30,6 +32,13 @@ CURRENT_RATIO_DROP = 0.2
 CURRENT_RATIO_CONCERN = 1.5
 HEALTH_DROP_POINTS = 3.0
 CHANGE_KPIS = ("dso", "gross_margin", "net_margin", "current_ratio")
+# Revenue growth worth telling: a tenth up or down on the window before.
+REVENUE_CHANGE = 0.10
+# Customer concentration worth telling: one customer a fifth of sales (a common lender and
+# auditor threshold is 10 %; a fifth is where losing it hurts a small business), or the top
+# three half of them.
+TOP_SHARE_CONCERN = 0.20
+TOP3_SHARE_CONCERN = 0.50
 WORDS = {1: "One", 2: "Two", 3: "Three"}
 
 
@@ -233,15 +242,25 @@ def cash_warning(fact: Fact) -> Insight:
     )  # fmt: skip
 
 
+def _flag_label(fact: Fact, i: int, s: dict[str, str]) -> str:
+    """How flag ``i`` is named: its type, then the document a person can find (type, number,
+    date, contact), then amount and score."""
+    where = [s[f"flag_{i}_doc_type"]]
+    for key, before in (("number", ""), ("date", "dated "), ("document", "")):
+        if fact.has(f"flag_{i}_{key}"):
+            where.append(before + s[f"flag_{i}_{key}"])
+    contact = f", {s[f'flag_{i}_contact']}" if fact.has(f"flag_{i}_contact") else ""
+    return (
+        f"{s[f'flag_{i}_type']} on {' '.join(where)}{contact} "
+        f"({s[f'flag_{i}_amount']}, score {s[f'flag_{i}_score']})"
+    )
+
+
 def anomalies(fact: Fact) -> Insight:
     """The most suspicious transactions."""
     s = {n.key: n.shown for n in fact.numbers}
     count = len(fact.attrs["amounts"])
-    items = "; ".join(
-        f"{s[f'flag_{i}_type']} on {s[f'flag_{i}_document']} ({s[f'flag_{i}_amount']}, "
-        f"score {s[f'flag_{i}_score']})"
-        for i in range(1, count + 1)
-    )
+    items = "; ".join(_flag_label(fact, i, s) for i in range(1, count + 1))
     noun = "transaction looks" if count == 1 else "transactions look"
     text = (
         f"{WORDS[count]} {noun} suspicious ({s['total']} in all): {items}. Check them against "
@@ -254,10 +273,81 @@ def anomalies(fact: Fact) -> Insight:
     )  # fmt: skip
 
 
+def revenue_growth(fact: Fact) -> Insight | None:
+    """Revenue up or down by at least :data:`REVENUE_CHANGE` on the window before."""
+    a = fact.attrs
+    if abs(a["growth"]) < REVENUE_CHANGE:
+        return None
+    s = {n.key: n.shown for n in fact.numbers}
+    way = "up" if a["growth"] > 0 else "down"
+    if a["window"] == 1:
+        period, earlier = f"in {s['to']}", s["before_to"]
+    else:
+        n = WORDS[a["window"]].lower()
+        period = f"over the last {n} months ({s['from']} to {s['to']})"
+        earlier = f"the {n} months before ({s['before_from']} to {s['before_to']})"
+    text = (
+        f"Revenue {period} is {way} {s['change']} on {earlier}: {s['now']} against {s['before']}. "
+    )
+    if way == "up":
+        text += (
+            "Growth ties up cash in receivables and stock before it comes in: invoice "
+            "promptly and check that the cash forecast covers it."
+        )
+    else:
+        text += (
+            "Find out which customers or products fell away and follow up with them; trim the "
+            "costs that do not shrink with sales."
+        )
+    impact, confidence = ranking.growth_estimate(
+        a["difference"], a["gross_margin"], a["window"], months=GROWTH_MONTHS
+    )
+    return Insight(
+        "revenue_growth:revenue", "revenue_growth", "revenue",
+        f"Revenue {way} {s['change']}", text, impact, confidence, _cite(fact), fact.rows,
+    )  # fmt: skip
+
+
+def concentration(fact: Fact) -> Insight | None:
+    """Sales concentrated on few customers: the top one at :data:`TOP_SHARE_CONCERN` or
+    more, or the top three at :data:`TOP3_SHARE_CONCERN` or more."""
+    a = fact.attrs
+    if a["top_share"] < TOP_SHARE_CONCERN and a["top3_share"] < TOP3_SHARE_CONCERN:
+        return None
+    s = {n.key: n.shown for n in fact.numbers}
+    customers = a["customers"]
+    text = (
+        f"{s['customer_1']} bought {s['top_share']} of your sales in the twelve months to "
+        f"{s['to']} ({s['customer_1_sales']} of {s['total']})"
+    )
+    title = f"Top customer {s['top_share']} of sales"
+    if customers > 1:
+        names = ", ".join(
+            f"{s[f'customer_{i}']} ({s[f'customer_{i}_sales']})" for i in range(1, customers + 1)
+        )
+        text += f"; your top {WORDS[customers].lower()} customers {s['top3_share']}: {names}"
+        title += f"; top {WORDS[customers].lower()} {s['top3_share']}"
+    text += (
+        ". Losing one of them would cut revenue hard: win more customers of their size and keep "
+        "their payment terms and discounts in check."
+    )
+    impact = ranking.concentration_impact(a["top_sales"], a["gross_margin"])
+    return Insight(
+        "concentration:customers", "concentration", "customers", title, text, impact,
+        ranking.CONCENTRATION_CONFIDENCE, _cite(fact), fact.rows,
+    )  # fmt: skip
+
+
 PEER_ADVICE = {
     "gross_margin": "Compare your prices and direct costs with the sector's.",
     "net_margin": "Look for overheads the sector runs without.",
     "dso": "Your customers pay later than your peers': tighten terms and chase earlier.",
+    "current_ratio": "Short-term assets cover short-term debts less well than the sector's: "
+    "build cash or move short-term debt to longer terms.",
+    "quick_ratio": "Cash and receivables cover short-term debts less well than the sector's: "
+    "collect faster or keep more cash.",
+    "equity_ratio": "More of the business runs on borrowed money than in the sector: retain "
+    "profits or bring in equity before borrowing more.",
 }
 
 
@@ -272,7 +362,12 @@ def peer_position(fact: Fact) -> Insight:
         f"percentile {s['percentile']}, median {s['median']}{unit}. {PEER_ADVICE.get(kpi, '')}"
     ).strip()
     impact = ranking.peer_impact(
-        kpi, float(fact.n("value").value), float(fact.n("median").value), fact.attrs["revenue_ttm"]
+        kpi,
+        float(fact.n("value").value),
+        float(fact.n("median").value),
+        fact.attrs["revenue_ttm"],
+        current_liabilities=fact.attrs.get("current_liabilities"),
+        total_assets=fact.attrs.get("total_assets"),
     )
     return Insight(
         f"peer_position:{kpi}", "peer_position", kpi,
@@ -297,7 +392,12 @@ def generate(facts: Sequence[Fact]) -> list[Insight]:
         made = kpi_change(fact)
         if made:
             out.append(made)
-    makers = {"health": health, "runway": runway}
+    makers = {
+        "health": health,
+        "runway": runway,
+        "revenue_growth": revenue_growth,
+        "concentration": concentration,
+    }
     for kind, make in makers.items():
         for fact in by_kind.get(kind, []):
             made = make(fact)

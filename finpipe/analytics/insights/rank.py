@@ -21,7 +21,21 @@ anomalies       sum of the flagged amounts                       mean detector s
 health          one month's revenue x |composite change| / 100   0.4 (a score, not cash)
                 (distress zone: x 2)
 peer_position   margins: (median - value) x revenue TTM;         0.5 (peers differ)
-                DSO: (value - median) / 365 x revenue TTM
+                DSO: (value - median) / 365 x revenue TTM;
+                current / quick ratio: (median - value) x
+                current liabilities (liquid assets missing to
+                reach the median); equity ratio: (median -
+                value) x total assets (equity missing)
+revenue_growth  fall: revenue lost in the window x 12 / window   0.6 for three months against
+                months x gross margin (a year of the gross       three; 0.4 for shorter
+                profit lost if it goes on); rise: revenue        windows (one month against
+                gained in the window x gross margin (the gross   one swings with the timing of
+                profit at stake in keeping it, not annualised:   a single invoice)
+                nobody should bank on it); no gross margin ->
+                the revenue itself
+concentration   the top customer's sales over twelve months x    0.3 (losing it is a risk, not
+                gross margin (the gross profit gone if it        an expectation)
+                leaves; no gross margin -> its sales)
 ==============  ===============================================  ==============================
 """
 
@@ -35,6 +49,7 @@ if TYPE_CHECKING:
     from finpipe.analytics.insights.generate import Insight
 
 RUNWAY_TARGET_MONTHS = 6.0
+CONCENTRATION_CONFIDENCE = 0.3
 
 
 def score(impact_minor: int, confidence: float) -> float:
@@ -87,10 +102,45 @@ def health_impact(monthly_revenue: int, change: float | None, zone: str | None) 
     return impact * 2 if zone == "distress" else impact
 
 
-def peer_impact(kpi: str, value: float, median: float, revenue_ttm: float | None) -> int:
-    """Money the gap to the peer median is worth over a year."""
+def peer_impact(
+    kpi: str,
+    value: float,
+    median: float,
+    revenue_ttm: float | None,
+    *,
+    current_liabilities: int | None = None,
+    total_assets: int | None = None,
+) -> int:
+    """Money the gap to the peer median is worth: a year of revenue for the margins and DSO,
+    the balance sheet amount missing for the liquidity and leverage ratios."""
+    if kpi in ("current_ratio", "quick_ratio"):
+        return max(0, round((median - value) * (current_liabilities or 0)))
+    if kpi == "equity_ratio":
+        return max(0, round((median - value) * (total_assets or 0)))
     if not revenue_ttm:
         return 0
     if kpi == "dso":
         return max(0, round((value - median) / 365 * revenue_ttm))
     return max(0, round((median - value) * revenue_ttm))
+
+
+def _gross(amount: int, gross_margin: float | None) -> int:
+    """``amount`` of revenue as gross profit (the margin clipped to [0, 1]; none: all of it)."""
+    margin = 1.0 if gross_margin is None else min(1.0, max(0.0, gross_margin))
+    return round(abs(amount) * margin)
+
+
+def growth_estimate(
+    difference: int, gross_margin: float | None, window: int, *, months: int
+) -> tuple[int, float]:
+    """``(impact, confidence)`` of a revenue change of ``difference`` over ``window`` months
+    against the window before (``months``: the full window; see the module table)."""
+    confidence = 0.6 if window >= months else 0.4
+    if difference < 0:
+        return round(_gross(difference, gross_margin) * 12 / window), confidence
+    return _gross(difference, gross_margin), confidence
+
+
+def concentration_impact(top_sales: int, gross_margin: float | None) -> int:
+    """The gross profit of the top customer's twelve months of sales."""
+    return _gross(max(0, top_sales), gross_margin)

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from finpipe.analytics.insights.formats import fmt, number_tokens
-from finpipe.analytics.insights.recipes import HOME_AMOUNT_DUE, Recipe
+from finpipe.analytics.insights.recipes import HOME_AMOUNT_DUE, HOME_GROSS, Recipe
 from finpipe.errors import FinpipeError
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.schema import Kind, Table, quote
@@ -90,7 +90,7 @@ def _param(table: Table, column: str, value: Any) -> Any:
     return str(value)
 
 
-def _where(table: Table, where: dict[str, Any]) -> tuple[str, list[Any]]:
+def _where(warehouse: Warehouse, table: Table, where: dict[str, Any]) -> tuple[str, list[Any]]:
     clauses, params = [], []
     for column, cond in sorted(where.items()):
         try:
@@ -100,19 +100,30 @@ def _where(table: Table, where: dict[str, Any]) -> tuple[str, list[Any]]:
                 f"recipe filter names column {column!r}, not declared on {table.qualified_name}"
             ) from None
         name = quote(column)
+        negate = False
         if isinstance(cond, dict):
+            if not cond:
+                raise RecipeError(f"recipe filter on {column!r} has no operator")
+            if set(cond) <= set(_COMPARE):
+                # Several comparisons on one column are ANDed (a date range).
+                for how, value in sorted(cond.items()):
+                    clauses.append(f"{name} {_COMPARE[how]} %s")
+                    params.append(_param(table, column, value))
+                continue
             (how, value), *rest = cond.items()
             if rest:
-                raise RecipeError(f"recipe filter on {column!r} has more than one operator")
-            if how in _COMPARE:
-                clauses.append(f"{name} {_COMPARE[how]} %s")
-                params.append(_param(table, column, value))
+                raise RecipeError(
+                    f"recipe filter on {column!r}: {how!r} cannot be combined with others"
+                )
+            if how == "of":
+                # A lookup: the value another recipe recomputes (None matches nothing).
+                found = run_recipe(warehouse, value)
+                clauses.append(f"{name} = %s")
+                params.append(_param(table, column, found))
                 continue
             if how not in ("in", "not_in"):
                 raise RecipeError(f"recipe filter on {column!r}: unknown operator {how!r}")
             cond, negate = list(value), how == "not_in"
-        else:
-            negate = False
         if isinstance(cond, list):
             if not cond:
                 clauses.append("TRUE" if negate else "FALSE")
@@ -141,6 +152,8 @@ def run_recipe(warehouse: Warehouse, recipe: Recipe) -> Any:
         name = recipe["op"]
         if name == "abs" and len(args) == 1:
             return abs(args[0])
+        if name == "add" and args:
+            return sum(args[1:], args[0])
         if name == "sub" and len(args) == 2:
             return args[0] - args[1]
         if name == "div" and len(args) == 2:
@@ -163,13 +176,17 @@ def run_recipe(warehouse: Warehouse, recipe: Recipe) -> Any:
         )
         params.append(recipe.get("home_currency"))
         integer = True
+    elif column == HOME_GROSS:
+        if table is not DOCUMENTS:
+            raise RecipeError(f"{HOME_GROSS} is a column of ledger.documents only")
+        expr, integer = 'COALESCE("home_total", "total")', True
     else:
         try:
             kind = table.column(column).kind
         except KeyError:
             raise RecipeError(f"{table.qualified_name} has no column {column!r}") from None
         expr, integer = quote(column), kind in (Kind.INT, Kind.MONEY)
-    where, where_params = _where(table, recipe.get("where", {}))
+    where, where_params = _where(warehouse, table, recipe.get("where", {}))
     source = f"FROM {table.qualified_name} WHERE {where}"
     if agg == "one":
         sql = f"SELECT {expr} AS v {source}"

@@ -1,9 +1,11 @@
 """A hand-built warehouse for one company (``c1``, GBP) whose insights are known by hand.
 
-Months 2026-01..2026-04; DSO 38.2 -> 52.4 days, gross margin 45 % -> 38 %, current ratio
-1.80 -> 1.20; runway 4.25 months at a burn of 2,000.00 GBP; health 48.25 (down 6.3, liquidity
--4.1, Z'' 0.85 distress); overdue invoices of four customers (one in EUR) as of 2026-04-20;
-two anomaly flags above 0.7; a forecast crossing; gross margin at percentile 18 of its peers.
+Months 2026-01..2026-04 (revenue 215,000.00 in Jan-Feb, 185,000.00 in Mar-Apr); DSO 38.2 ->
+52.4 days, gross margin 45 % -> 38 %, current ratio 1.80 -> 1.20; runway 4.25 months at a burn
+of 2,000.00 GBP; health 48.25 (down 6.3, liquidity -4.1, Z'' 0.85 distress); overdue invoices
+of four customers (one in EUR) as of 2026-04-20; two anomaly flags above 0.7 (one bill without
+a number); a forecast crossing; gross margin at percentile 18 of its peers; Acme Ltd 40 % and
+the top three 83 % of the twelve months' sales.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ MONTHS = [dt.date(2026, m, 1) for m in (1, 2, 3, 4)]
 APR = MONTHS[-1]
 JAN = MONTHS[0]
 REVENUE_TTM = 120_000_000  # 1,200,000.00 GBP
+# Monthly revenue: 100,000.00 a month on average, 14 % down in Mar-Apr on Jan-Feb.
+REVENUE = [11_000_000, 10_500_000, 9_500_000, 9_000_000]
 _DEFAULTS = {Kind.MONEY: 0, Kind.INT: 0, Kind.BOOL: False, Kind.TEXT: "", Kind.FLOAT: 0.0}
 
 
@@ -104,6 +108,8 @@ def document(
         "book_of_record": True,
     }
     row.update(kw)
+    # The ledger's home total: the gross at the document's rate (given when not the same).
+    row.setdefault("home_total", row["total"])
     return row
 
 
@@ -113,7 +119,14 @@ DOCUMENT_ROWS = [
     document("d3", "k2", "2026-02-01", "2026-03-03", 880_000),  # Studio 54
     # B's EUR invoice: 5,000.01 EUR at 0.85 = 4,250.0085 -> 4,250.01 GBP (half away from 0)
     document(
-        "d4", "k3", "2026-01-20", "2026-02-19", 500_001, currency="EUR", fx_rate=Decimal("0.85")
+        "d4",
+        "k3",
+        "2026-01-20",
+        "2026-02-19",
+        500_001,
+        currency="EUR",
+        fx_rate=Decimal("0.85"),
+        home_total=425_001,
     ),
     document("d5", "k4", "2026-03-01", "2026-03-31", 300_000),  # D, fourth
     document("d6", "k4", "2026-04-01", "2026-05-01", 99_999),  # not due yet
@@ -121,6 +134,16 @@ DOCUMENT_ROWS = [
     document("d8", "k2", "2026-01-03", "2026-02-02", 77_777, status="void"),
     document("d9", "k3", "2026-04-20", "2026-05-20", 1_000),  # sets the books' date
     document("d10", "k1", "2026-04-25", "2026-05-25", 3_000, status="draft"),  # not live
+    # Sales only (nothing open): Acme's credit of 400.00, a big sale of Studio 54 before the
+    # twelve months to 2026-04, an anonymous sales receipt (in the total, never a top customer).
+    document("d11", "k1", "2026-03-05", "2026-03-05", 0, doc_type="credit_note", total=40_000),
+    document("d12", "k2", "2025-04-15", "2025-05-15", 0, status="paid", total=5_000_000),
+    document("d13", None, "2026-03-10", "2026-03-10", 0, doc_type="sales_receipt", total=100_000),
+    # The flagged bills (paid): b1 without a contact, b2 without a number.
+    document("b1", None, "2026-02-27", "2026-03-27", 0, doc_type="bill", status="paid"),
+    document(
+        "b2", "k5", "2026-03-14", "2026-04-13", 0, doc_type="bill", status="paid", number=None
+    ),
 ]
 CONTACT_ROWS = [
     {
@@ -151,6 +174,13 @@ CONTACT_ROWS = [
         "name": "Dee & Co",
         "kind": "customer",
     },
+    {
+        "company_id": CID,
+        "provider": "xero",
+        "contact_id": "k5",
+        "name": "Northern Paper 2 Ltd",
+        "kind": "vendor",
+    },
 ]
 
 
@@ -169,8 +199,8 @@ def _seed(wh: Warehouse, *, optional: bool) -> None:
         frame(
             INCOME_STATEMENT,
             [
-                {"company_id": CID, "month": m, "currency": "GBP", "revenue": 10_000_000}
-                for m in MONTHS
+                {"company_id": CID, "month": m, "currency": "GBP", "revenue": r}
+                for m, r in zip(MONTHS, REVENUE, strict=True)
             ],
         ),
     )
@@ -243,6 +273,7 @@ def _seed(wh: Warehouse, *, optional: bool) -> None:
             "flag_id": "f1",
             "document_id": "b1",
             "document_number": "BILL-7",
+            "issue_date": dt.date(2026, 2, 27),
             "amount": 125_000,
             "type": "duplicate_payment",
             "score": 0.93,
@@ -252,6 +283,7 @@ def _seed(wh: Warehouse, *, optional: bool) -> None:
             "flag_id": "f2",
             "document_id": "b2",
             "document_number": None,
+            "issue_date": dt.date(2026, 3, 14),
             "amount": 990_000,
             "type": "split_payment",
             "score": 0.75,

@@ -18,10 +18,12 @@ def test_every_recipe_recomputes_its_number(warehouse: Warehouse) -> None:
     assert sorted({f.kind for f in facts}) == [
         "anomalies",
         "cash_warning",
+        "concentration",
         "health",
         "kpi_change",
         "overdue_receivables",
         "peer_position",
+        "revenue_growth",
         "runway",
     ]
     checked = 0
@@ -33,7 +35,7 @@ def test_every_recipe_recomputes_its_number(warehouse: Warehouse) -> None:
             else:
                 assert got == pytest.approx(number.value, rel=1e-12), (fact.kind, number.key)
             checked += 1
-    assert checked == 56
+    assert checked == 77
 
 
 def test_overdue_receivables_by_hand(seeded: Warehouse) -> None:
@@ -58,7 +60,14 @@ def test_overdue_receivables_by_hand(seeded: Warehouse) -> None:
 
 def test_optional_sources_missing_give_no_such_facts(seeded_core: Warehouse) -> None:
     kinds = {f.kind for f in company_facts(load_company(seeded_core, CID))}
-    assert kinds == {"kpi_change", "overdue_receivables", "health", "runway"}
+    assert kinds == {
+        "kpi_change",
+        "overdue_receivables",
+        "health",
+        "runway",
+        "revenue_growth",
+        "concentration",
+    }
 
 
 def test_company_without_books_has_no_facts(seeded: Warehouse) -> None:

@@ -38,7 +38,7 @@ def test_insights_materialize(warehouse_url: str, monkeypatch: pytest.MonkeyPatc
         top.startswith("1. **Gross margin down to 38 %**") and "\n5. " in top and "\n6. " not in top
     )
     with Warehouse.open(warehouse_url) as wh:
-        assert wh.count(INSIGHTS, CID) == 8
+        assert wh.count(INSIGHTS, CID) == 10
 
 
 def test_unverified_insight_fails_the_check(seeded: Warehouse) -> None:

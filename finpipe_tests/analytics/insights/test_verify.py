@@ -41,10 +41,12 @@ def _verdict(wh: Warehouse, insight_id: str):
 
 def test_every_insight_verifies(warehouse: Warehouse) -> None:
     stored = _built(warehouse)
-    assert stored.height == 8 and stored["verified"].all()
+    assert stored.height == 10 and stored["verified"].all()
     verdicts = verify_stored(warehouse, CID)
     assert all(v.verified for v in verdicts)
-    assert sum(v.numbers for v in verdicts) == 53  # 21 + 9 + 6 + 5 + 4 x 3
+    # collections 21, health 6, anomalies 13, concentration 10, cash warning 5, revenue 7,
+    # 3 each: two KPI changes, the peer position and the runway
+    assert sum(v.numbers for v in verdicts) == 21 + 6 + 13 + 10 + 5 + 7 + 4 * 3
     lines = top_insights(warehouse, CID, limit=3)
     assert lines[0].startswith("1. Gross margin down to 38 %: Gross margin fell from 45 %")
     assert len(lines) == 3
