@@ -9,7 +9,10 @@ import polars as pl
 import pytest
 
 from finpipe.analytics.anomalies.seasonal import (
+    decompose,
+    robust_trend,
     robust_z,
+    running_level,
     seasonal_alerts,
     series_alerts,
     spike_flags,
@@ -69,32 +72,29 @@ def test_short_and_intermittent_series_give_no_alert() -> None:
     assert series_alerts(list(range(24)), lumpy) == []
 
 
-def test_spike_documents_are_the_largest_of_the_month_up_to_the_excess() -> None:
-    months = [dt.date(2025, 1, 1) + dt.timedelta(days=31 * i) for i in range(24)]
-    months = [m.replace(day=1) for m in months]
+def _months(n: int = 24) -> list[dt.date]:
+    return [dt.date(2025 + i // 12, i % 12 + 1, 1) for i in range(n)]
+
+
+def _books(
+    extra: list[tuple[str, int]], code: str = "6310", spike_month: int = 20
+) -> tuple[pl.DataFrame, pl.DataFrame, list[dt.date], np.ndarray]:
+    """Journal lines and transactions of one account: one routine charge of about 100,000
+    a month, plus ``extra`` (document id, amount) charges in ``spike_month``."""
+    months = _months()
     rng = np.random.default_rng(2)
     amounts = rng.normal(100_000, 5_000, 24).round().astype(int)
+    ids = [f"d{i}" for i in range(24)] + [doc for doc, _ in extra]
+    days = [*months, *[months[spike_month]] * len(extra)]
+    values = [*amounts.tolist(), *[a for _, a in extra]]
     lines = pl.DataFrame(
         {
-            "date": months,
-            "standard_code": ["6310"] * 24,
-            "amount": amounts,
-            "document_id": [f"d{i}" for i in range(24)],
+            "date": days,
+            "standard_code": [code] * len(ids),
+            "amount": values,
+            "document_id": ids,
         }
     )
-    extra = pl.DataFrame(
-        {
-            "date": [months[20]] * 2,
-            "standard_code": ["6310"] * 2,
-            "amount": [300_000, 220_000],
-            "document_id": ["x1", "x2"],
-        }
-    )
-    alerts = seasonal_alerts(pl.concat([lines, extra]), "GBP")
-    assert alerts.select("series", "category", "month").rows() == [("expense", "6310", months[20])]
-    row = alerts.row(0, named=True)
-    assert row["actual"] == amounts[20] + 520_000
-    assert row["reason"].startswith(f"expense account 6310 in {months[20]:%Y-%m}: ")
     tx = transactions(
         *[
             {
@@ -102,19 +102,87 @@ def test_spike_documents_are_the_largest_of_the_month_up_to_the_excess() -> None
                 "doc_type": "expense",
                 "issue_date": day,
                 "amount": int(a),
-                "standard_code": "6310",
+                "standard_code": code,
             }
-            for doc, day, a in zip(
-                [*lines["document_id"], "x1", "x2"],
-                [*months, months[20], months[20]],
-                [*amounts, 300_000, 220_000],
-                strict=True,
-            )
+            for doc, day, a in zip(ids, days, values, strict=True)
         ]
     )
+    return lines, tx, months, amounts
+
+
+def test_every_unusual_charge_of_a_spike_month_is_flagged_and_routine_ones_are_not() -> None:
+    extra = [("x1", 400_000), ("x2", 350_000), ("x3", 320_000)]
+    lines, tx, months, amounts = _books(extra)
+    alerts = seasonal_alerts(lines, "GBP")
+    assert alerts.select("series", "category", "month").rows() == [("expense", "6310", months[20])]
+    row = alerts.row(0, named=True)
+    assert row["actual"] == amounts[20] + 1_070_000
+    assert row["reason"].startswith(f"expense account 6310 in {months[20]:%Y-%m}: ")
     flags = spike_flags(tx, alerts)
-    # the residual is about 520,000: x1 (300,000) and x2 (220,000) cover it; the month's
-    # routine charge d20 (about 100,000, the category's median) is not the excess
-    assert sorted(flags["document_id"]) == ["x1", "x2"]
+    # each extra charge is over three times the account's median charge: all are the spike;
+    # the month's routine charge d20 (about 100,000, the median) is not
+    assert sorted(flags["document_id"]) == ["x1", "x2", "x3"]
     assert set(flags["type"]) == {"expense_spike"}
-    assert flags["reason"][0].startswith("#x1 (3,000.00 GBP to Acme Ltd) is among the largest")
+    assert flags["reason"][0].startswith(
+        "#x1 (4,000.00 GBP to Acme Ltd) is one of 3 charges far above the account's usual"
+    )
+
+
+def test_a_charge_of_the_usual_size_is_not_part_of_a_spike() -> None:
+    # 250,000 is two and a half routine charges: large, but not unusual for the account
+    lines, tx, _, _ = _books([("x1", 600_000), ("x2", 450_000), ("x3", 250_000)])
+    assert sorted(spike_flags(tx, seasonal_alerts(lines, "GBP"))["document_id"]) == ["x1", "x2"]
+
+
+def test_one_outsized_charge_alerts_but_flags_no_document() -> None:
+    lines, tx, months, _ = _books([("x1", 900_000)])
+    alerts = seasonal_alerts(lines, "GBP")
+    assert alerts["month"].to_list() == [months[20]]
+    assert spike_flags(tx, alerts).is_empty()
+
+
+def test_cost_of_sales_is_not_tested() -> None:
+    lines, _, _, _ = _books([("x1", 400_000), ("x2", 350_000)], code="5000")
+    assert seasonal_alerts(lines, "GBP").is_empty()
+
+
+def test_an_immaterial_excess_is_not_an_alert() -> None:
+    lines, _, months, _ = _books([("x1", 400_000), ("x2", 350_000)])
+    # the same account in a company that spends about 100,000,000 a month elsewhere: an
+    # excess of about 750,000 is under 1 % of its month
+    payroll = pl.DataFrame(
+        {
+            "date": months,
+            "standard_code": ["6000"] * 24,
+            "amount": [100_000_000] * 24,
+            "document_id": [f"p{i}" for i in range(24)],
+        }
+    )
+    alerts = seasonal_alerts(pl.concat([lines, payroll]), "GBP")
+    assert alerts.filter(pl.col("category") == "6310").is_empty()
+
+
+def test_a_high_month_in_the_other_year_barely_moves_a_seasonless_expectation() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(10_000, 2_500, 24)
+    values[4] += 10_000  # a one-off high May in the first year
+    expected, _ = decompose(values)
+    level = float(np.median(np.delete(values, 4)))
+    # the second May's expectation: shrunk towards the level, not the first May repeated
+    assert expected[16] - level < 0.5 * 10_000
+    # while a December seen every year, far above the noise, stays expected
+    peaks = _series(2, None)
+    expected, resid = decompose(peaks)
+    assert expected[23] > 2 * peaks[22]
+    assert abs(resid[23]) < 0.2 * peaks[23]
+
+
+def test_three_years_use_robust_stl_and_two_a_running_median() -> None:
+    values = _series(3, None)
+    assert not np.allclose(robust_trend(values), running_level(values))
+    short = values[:24]
+    assert np.allclose(robust_trend(short), running_level(short))
+    # the running level leaves the month out and ignores one spike among its neighbours
+    spiked = np.full(24, 100.0)
+    spiked[10] = 900.0
+    assert running_level(spiked).tolist() == [100.0] * 24
