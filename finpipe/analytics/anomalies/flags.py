@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import polars as pl
@@ -60,9 +61,12 @@ def money(minor: int | None, currency: str | None = None, *, suffix: bool = True
     return "?" if minor is None else format_money(minor, currency, suffix=suffix)
 
 
-def label(number: str | None, document_id: str) -> str:
-    """How a reason names a document: its number, else its id."""
-    return number if number else f"#{document_id}"
+def label(number: str | None, document_id: str, issued: dt.date | None = None) -> str:
+    """How a reason names a document: its number, else its date (a person finds an
+    unnumbered expense by date, amount and contact, not by the provider's id), else its id."""
+    if number:
+        return number
+    return f"dated {issued:%Y-%m-%d}" if issued is not None else f"#{document_id}"
 
 
 def finish(frame: pl.DataFrame, flag_type: str, detector: str) -> pl.DataFrame:

@@ -173,13 +173,15 @@ def model_flags(tx: pl.DataFrame, config: ModelConfig = DEFAULT_MODEL) -> pl.Dat
         )
     )
     reasons = [
-        f"{t.replace('_', ' ')} {label(num, doc)} of {money(a, c)} to {who or 'no contact'} is "
+        f"{t.replace('_', ' ')} {label(num, doc, day)} of {money(a, c)} to "
+        f"{who or 'no contact'} is "
         f"in the top {1 - s:.1%} of the company's {config.method.replace('_', ' ')} outlier "
         f"scores (most unusual feature: {feat.replace('_', ' ')})"
-        for t, num, doc, a, c, who, s, feat in hit.select(
+        for t, num, doc, day, a, c, who, s, feat in hit.select(
             "doc_type",
             "number",
             "document_id",
+            "issue_date",
             "amount",
             "currency",
             "contact_name",
