@@ -177,8 +177,26 @@ def test_vendor_bank_detail_changes(medium_world: Loaded) -> None:
     assert (before["counterparty_account"] != before["bank_account_number"]).all()
 
 
+def _local_created(docs: pl.DataFrame, companies: pl.DataFrame) -> pl.DataFrame:
+    """``docs`` with ``local`` = ``created_at`` on the company's office clock (naive)."""
+    from finpipe.sandbox.world.timezones import zone_name
+
+    zones = companies.select(
+        "company_id", pl.col("country").map_elements(zone_name, return_dtype=pl.String).alias("tz")
+    )
+    parts = [
+        part.with_columns(
+            pl.col("created_at").dt.convert_time_zone(tz).dt.replace_time_zone(None).alias("local")
+        )
+        for (tz,), part in docs.join(zones, on="company_id").group_by("tz")
+    ]
+    return pl.concat(parts)
+
+
 def test_entry_times(world: Loaded) -> None:
-    docs = world["documents"]
+    """People key documents in office hours on weekdays of the company's own clock; the
+    unusual user at night or at the weekend; nothing is entered after the world ends."""
+    docs = _local_created(world["documents"], world["companies"])
     people = docs.filter(
         ~pl.col("created_by").is_in(
             ["Bank feed rule", "Payroll sync", "Card processor sync", "Migration tool"]
@@ -194,14 +212,14 @@ def test_entry_times(world: Loaded) -> None:
         on=["company_id", "provider", "document_id"],
         how="anti",
     )
-    hour = usual["created_at"].dt.hour()
+    hour = usual["local"].dt.hour()
     assert ((hour >= 8) & (hour <= 18)).all()
-    assert (usual["created_at"].dt.weekday() <= 5).all()
+    assert (usual["local"].dt.weekday() <= 5).all()
     if odd.height:
-        night = (odd["created_at"].dt.hour() < 5) | (odd["created_at"].dt.weekday() >= 6)
+        night = (odd["local"].dt.hour() < 5) | (odd["local"].dt.weekday() >= 6)
         assert night.all()
         assert set(odd["created_by"]).isdisjoint(set(usual["created_by"]))
     assert (docs["updated_at"] >= docs["created_at"]).all()
     end = world["companies"]["end_date"].max()
-    assert (docs["created_at"].dt.date() <= end).all()
+    assert (docs["local"].dt.date() <= end).all()
     assert (docs["issue_date"] >= world["companies"]["start_date"].min()).all()

@@ -3,7 +3,9 @@
 Everything comes from the unified ledger (``ledger.documents``, ``ledger.contacts``,
 ``ledger.allocations``, ``ledger.journal_lines``) plus two fields only the providers'
 payloads carry (``raw.*``): when a document was *entered* (QuickBooks ``MetaData.CreateTime``,
-Xero ``Journals.CreatedDateUTC`` of the document's journal) and when a vendor was created
+Xero ``Journals.CreatedDateUTC`` of the document's journal), as a UTC instant and on the
+company's own clock (QuickBooks writes ``CreateTime`` with the company's UTC offset; Xero keeps
+UTC and names the organisation's zone in ``Organisation.Timezone``), and when a vendor was created
 (QuickBooks ``Vendor.MetaData.CreateTime``; Xero gives no creation date, so the vendor's first
 document stands in). Neither provider's API names the user who keyed a document: the
 ``created_by`` column stays null unless a source fills it, and the user rules then find
@@ -52,6 +54,8 @@ TRANSACTION_SCHEMA = pl.Schema(
         "amount": pl.Int64,  # abs(home_total), minor units of home currency
         "currency": pl.String,  # home currency
         "entered_at": pl.Datetime("us", "UTC"),
+        # the same instant on the company's local clock (null: the zone is unknown)
+        "entered_local": pl.Datetime("us"),
         "created_by": pl.String,
         "account_id": pl.String,  # main non-cash account the document posts to
         "standard_code": pl.String,
@@ -84,7 +88,60 @@ class CompanyTransactions:
     journal_lines: pl.DataFrame  # ledger.journal_lines of the company
 
 
+# Xero ``Organisation.Timezone`` (the Accounting API's ``TimeZone`` enum: Windows zone ids in
+# upper case without spaces) to IANA zones, after the CLDR windowsZones table (its "001"
+# territory). An organisation in a zone missing here is read in UTC.
+XERO_TIMEZONES: dict[str, str] = {
+    "UTC": "UTC",
+    "GMTSTANDARDTIME": "Europe/London",
+    "GREENWICHSTANDARDTIME": "Atlantic/Reykjavik",
+    "WEUROPESTANDARDTIME": "Europe/Berlin",
+    "ROMANCESTANDARDTIME": "Europe/Paris",
+    "CENTRALEUROPESTANDARDTIME": "Europe/Budapest",
+    "CENTRALEUROPEANSTANDARDTIME": "Europe/Warsaw",
+    "GTBSTANDARDTIME": "Europe/Bucharest",
+    "FLESTANDARDTIME": "Europe/Kiev",
+    "EEUROPESTANDARDTIME": "Europe/Chisinau",
+    "SOUTHAFRICASTANDARDTIME": "Africa/Johannesburg",
+    "ARABIANSTANDARDTIME": "Asia/Dubai",
+    "INDIASTANDARDTIME": "Asia/Calcutta",
+    "SINGAPORESTANDARDTIME": "Asia/Singapore",
+    "CHINASTANDARDTIME": "Asia/Shanghai",
+    "TOKYOSTANDARDTIME": "Asia/Tokyo",
+    "WAUSTRALIASTANDARDTIME": "Australia/Perth",
+    "AUSCENTRALSTANDARDTIME": "Australia/Darwin",
+    "CENAUSTRALIASTANDARDTIME": "Australia/Adelaide",
+    "EAUSTRALIASTANDARDTIME": "Australia/Brisbane",
+    "AUSEASTERNSTANDARDTIME": "Australia/Sydney",
+    "TASMANIASTANDARDTIME": "Australia/Hobart",
+    "NEWZEALANDSTANDARDTIME": "Pacific/Auckland",
+    "HAWAIIANSTANDARDTIME": "Pacific/Honolulu",
+    "ALASKANSTANDARDTIME": "America/Anchorage",
+    "PACIFICSTANDARDTIME": "America/Los_Angeles",
+    "USMOUNTAINSTANDARDTIME": "America/Phoenix",
+    "MOUNTAINSTANDARDTIME": "America/Denver",
+    "CENTRALSTANDARDTIME": "America/Chicago",
+    "CANADACENTRALSTANDARDTIME": "America/Regina",
+    "EASTERNSTANDARDTIME": "America/New_York",
+    "ATLANTICSTANDARDTIME": "America/Halifax",
+    "NEWFOUNDLANDSTANDARDTIME": "America/St_Johns",
+}
+_ENTERED_SCHEMA = {
+    "provider": pl.String,
+    "id": pl.String,
+    "created": pl.Datetime("us", "UTC"),
+    "created_local": pl.Datetime("us"),
+}
+
+
+def xero_zone(timezone: str | None) -> str | None:
+    """IANA zone of a Xero ``Organisation.Timezone`` value (None when unknown)."""
+    return XERO_TIMEZONES.get((timezone or "").upper().replace(" ", ""))
+
+
 def _qbo_created(warehouse: Warehouse, company_id: str, entities: tuple[str, ...]) -> pl.DataFrame:
+    """``MetaData.CreateTime`` of the entities' records: the instant (UTC) and the wall clock
+    it was written in (QuickBooks writes the company's offset, ``2026-01-05T09:12:00-08:00``)."""
     parts = []
     for entity in entities:
         raw = warehouse.read(QUICKBOOKS_TABLES[entity], company_id=company_id)
@@ -97,10 +154,14 @@ def _qbo_created(warehouse: Warehouse, company_id: str, entities: tuple[str, ...
                 )
             )
     if not parts:
-        return pl.DataFrame(
-            schema={"provider": pl.String, "id": pl.String, "created": pl.Datetime("us", "UTC")}
-        )
-    frame = pl.concat(parts)
+        return pl.DataFrame(schema=_ENTERED_SCHEMA)
+    return qbo_entry_times(pl.concat(parts))
+
+
+def qbo_entry_times(frame: pl.DataFrame) -> pl.DataFrame:
+    """``(provider, id, t)`` rows with ``t`` a QuickBooks ``CreateTime`` string as
+    ``(provider, id, created, created_local)``: the UTC instant and the wall clock the time was
+    written on (its offset is the company's, so the digits before it are local time)."""
     return frame.select(
         "provider",
         "id",
@@ -109,7 +170,12 @@ def _qbo_created(warehouse: Warehouse, company_id: str, entities: tuple[str, ...
         .dt.convert_time_zone("UTC")
         .dt.cast_time_unit("us")
         .alias("created"),
-    )
+        pl.col("t")
+        .str.slice(0, 19)
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False)
+        .dt.cast_time_unit("us")
+        .alias("created_local"),
+    ).cast(_ENTERED_SCHEMA)
 
 
 def _xero_ms_date(column: str) -> pl.Expr:
@@ -118,21 +184,46 @@ def _xero_ms_date(column: str) -> pl.Expr:
     return pl.from_epoch(ms, time_unit="ms").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
 
 
-def _xero_entered(warehouse: Warehouse, company_id: str) -> pl.DataFrame:
-    raw = warehouse.read(XERO_TABLES["Journals"], company_id=company_id)
-    schema = {"provider": pl.String, "id": pl.String, "created": pl.Datetime("us", "UTC")}
+def xero_organisation_zone(warehouse: Warehouse, company_id: str) -> str | None:
+    """IANA zone of the company's Xero organisation (None without one, or an unknown zone)."""
+    raw = warehouse.read(XERO_TABLES["Organisation"], company_id=company_id)
     if not raw.height:
-        return pl.DataFrame(schema=schema)
-    return (
+        return None
+    zones = raw["payload"].str.json_path_match("$.Timezone").drop_nulls()
+    return xero_zone(zones[0]) if zones.len() else None
+
+
+def _xero_entered(warehouse: Warehouse, company_id: str) -> pl.DataFrame:
+    """Per Xero document its first journal's ``CreatedDateUTC``: the instant and the wall
+    clock of the organisation's zone (null when the zone is unknown)."""
+    raw = warehouse.read(XERO_TABLES["Journals"], company_id=company_id)
+    if not raw.height:
+        return pl.DataFrame(schema=_ENTERED_SCHEMA)
+    return xero_entry_times(
         raw.select(
             pl.col("payload").str.json_path_match("$.SourceID").alias("id"),
             pl.col("payload").str.json_path_match("$.CreatedDateUTC").alias("t"),
-        )
-        .filter(pl.col("id").is_not_null())
+        ),
+        xero_organisation_zone(warehouse, company_id),
+    )
+
+
+def xero_entry_times(journals: pl.DataFrame, zone: str | None) -> pl.DataFrame:
+    """``(id, t)`` rows of Xero journals (``SourceID``, ``CreatedDateUTC``) as
+    ``(provider, id, created, created_local)`` per source document: its first journal's
+    instant and that instant on the ``zone`` clock (null when the zone is unknown)."""
+    local = (
+        pl.col("created").dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        if zone is not None
+        else pl.lit(None, pl.Datetime("us"))
+    )
+    return (
+        journals.filter(pl.col("id").is_not_null())
         .select(pl.lit("xero").alias("provider"), "id", _xero_ms_date("t").alias("created"))
         .group_by("provider", "id")
         .agg(pl.col("created").min())
-        .cast(schema)
+        .with_columns(local.alias("created_local"))
+        .cast(_ENTERED_SCHEMA)
     )
 
 
@@ -187,7 +278,11 @@ def build_transactions(
         .agg(pl.col("target_document_id").first().alias("paid_document_id"))
         .rename({"source_document_id": "document_id"})
     )
-    entered = entered.rename({"id": "document_id", "created": "entered_at"})
+    if "created_local" not in entered.columns:  # no wall clock known: judged in UTC
+        entered = entered.with_columns(pl.lit(None, pl.Datetime("us")).alias("created_local"))
+    entered = entered.rename(
+        {"id": "document_id", "created": "entered_at", "created_local": "entered_local"}
+    )
     out = (
         live.join(names, on=["provider", "contact_id"], how="left")
         .join(paid, on=["provider", "document_id"], how="left")
@@ -209,7 +304,9 @@ def build_transactions(
 
 def contact_features(contacts: pl.DataFrame, created: pl.DataFrame) -> pl.DataFrame:
     """Contacts with their creation instant where the provider gives one."""
-    created = created.rename({"id": "contact_id", "created": "created_at"})
+    created = created.select("provider", "id", "created").rename(
+        {"id": "contact_id", "created": "created_at"}
+    )
     return (
         contacts.join(created, on=["provider", "contact_id"], how="left")
         .select(list(CONTACT_FEATURE_SCHEMA))

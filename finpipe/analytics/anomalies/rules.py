@@ -42,6 +42,11 @@ class RuleConfig:
     holidays: tuple[tuple[int, int], ...] = ()
     off_hours_usual_share: float = 0.02  # ... and flagged where this rare for their kind
     off_hours_min_history: int = 20
+    # ... and where the history shows it: the one-sided 95% upper bound of the kind's
+    # off-hours rate is at most this. 0 of 20 is no proof: a kind an integration posts at
+    # any hour (a quarter of it off hours) shows 0 of 20 once in 300 tries, and a company
+    # has hundreds of vendor-and-type kinds.
+    off_hours_rare_bound: float = 0.05
     new_vendor_days: int = 30
     new_vendor_quantile: float = 0.99  # of the company's purchase amounts
     bank_change_window_days: int = 10
@@ -251,50 +256,84 @@ def round_amounts(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.Da
 # ------------------------------------------------------------------ off-hours postings
 
 
+def _wilson_upper(share: pl.Expr, n: pl.Expr, z: float = 1.645) -> pl.Expr:
+    """One-sided upper confidence bound (95% at the default ``z``) of a rate observed as
+    ``share`` of ``n`` (Wilson score interval; ``n`` of 0 gives 1)."""
+    n = n.cast(pl.Float64)
+    z2 = z * z
+    centre = share + z2 / (2 * n)
+    spread = z * (share * (1 - share) / n + z2 / (4 * n * n)).sqrt()
+    return pl.when(n > 0).then((centre + spread) / (1 + z2 / n)).otherwise(1.0)
+
+
 def off_hours_postings(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.DataFrame:
-    """Documents entered at night, at the weekend or on a holiday where that is rare for
-    their kind.
+    """Documents entered at night, at the weekend or on a holiday, on the company's own
+    clock (``entered_local``; UTC where the zone is unknown), where that is rare for their
+    kind.
 
     "Rare" is read off the company's own entries: among the other documents of the same
     type (or, failing that, the same type and contact) at most ``off_hours_usual_share``
-    were entered off hours, over at least ``off_hours_min_history`` of them. Documents that
+    were entered off hours, over at least ``off_hours_min_history`` of them, and enough of
+    them that the rate's upper bound is within ``off_hours_rare_bound``. Documents that
     bank-feed rules and integrations create at any hour are so not flagged; a person keying
-    a payment at 3 a.m. is. With the posting user known, only users who do not usually post
-    off hours are flagged."""
+    a payment at 3 a.m. is. Where the posting user is known (``created_by``) the user's own
+    habit decides instead: entries of a user who often posts off hours (over
+    ``off_hours_min_history`` of their other documents) are not flagged, any other user's
+    are, a user with little history included."""
     t = tx.filter(
         pl.col("entered_at").is_not_null()
         & pl.col("doc_type").is_in(
             (*PAYMENT_TYPES, "customer_payment", "bill", "invoice", "journal", "transfer")
         )
     )
-    hour = pl.col("entered_at").dt.hour()
+    # Office hours are the company's: 02:00 in Auckland is 13:00 UTC. Where the provider
+    # gives no zone the UTC clock stands in.
+    t = t.with_columns(
+        pl.coalesce(pl.col("entered_local"), pl.col("entered_at").dt.replace_time_zone(None)).alias(
+            "clock"
+        )
+    )
+    clock = pl.col("clock")
+    hour = clock.dt.hour()
     odd = (
         (hour < config.off_hours_start)
         | (hour >= config.off_hours_end)
-        | (pl.col("entered_at").dt.weekday() >= 6)
-        | (
-            pl.col("entered_at").dt.month().cast(pl.Int64) * 100
-            + pl.col("entered_at").dt.day().cast(pl.Int64)
-        ).is_in([m * 100 + d for m, d in config.holidays])
+        | (clock.dt.weekday() >= 6)
+        | (clock.dt.month().cast(pl.Int64) * 100 + clock.dt.day().cast(pl.Int64)).is_in(
+            [m * 100 + d for m, d in config.holidays]
+        )
     )
     t = t.with_columns(odd.cast(pl.Int64).alias("odd"))
-    keys = {"type": ["doc_type"], "contact": ["doc_type", "contact_id"]}
-    if t["created_by"].drop_nulls().len():
-        keys["user"] = ["doc_type", "created_by"]
     cols = []
-    for name, key in keys.items():
+    for name, key in {
+        "type": ["doc_type"],
+        "contact": ["doc_type", "contact_id"],
+        "user": ["created_by"],
+    }.items():
         n = pl.len().over(key) - 1
         k = pl.col("odd").sum().over(key) - pl.col("odd")
-        cols += [n.alias(f"n_{name}"), (k / pl.when(n > 0).then(n).otherwise(1)).alias(f"s_{name}")]
+        cols += [
+            n.alias(f"n_{name}"),
+            k.alias(f"k_{name}"),
+            (k / pl.when(n > 0).then(n).otherwise(1)).alias(f"s_{name}"),
+        ]
     t = t.with_columns(cols)
     rare = pl.lit(False)
     for name in ("type", "contact"):
+        n, s = pl.col(f"n_{name}"), pl.col(f"s_{name}")
         rare = rare | (
-            (pl.col(f"n_{name}") >= config.off_hours_min_history)
-            & (pl.col(f"s_{name}") <= config.off_hours_usual_share)
+            (n >= config.off_hours_min_history)
+            & (s <= config.off_hours_usual_share)
+            & (_wilson_upper(s, n) <= config.off_hours_rare_bound)
         )
-    if "user" in keys:
-        rare = rare & (pl.col("s_user") <= config.off_hours_usual_share)
+    # With the posting user known the question is the user's habit, not the kind's: someone
+    # (or some integration) who often posts off hours is not flagged, anyone else is, a user
+    # with too little history to have a habit included ("a user who does not normally post").
+    habitual = (pl.col("n_user") >= config.off_hours_min_history) & (
+        pl.col("s_user") > config.off_hours_usual_share
+    )
+    by_user = pl.col("created_by").is_not_null()
+    rare = pl.when(by_user).then(~habitual).otherwise(rare)
     hit = t.filter((pl.col("odd") == 1) & rare)
     if hit.is_empty():
         return empty_flags()
@@ -302,28 +341,62 @@ def off_hours_postings(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> 
         pl.when(pl.col("n_type") >= config.off_hours_min_history).then(pl.col("s_type")),
         pl.when(pl.col("n_contact") >= config.off_hours_min_history).then(pl.col("s_contact")),
     )
+    # a user without a habit yet (little history) counts as one who never posts off hours
+    user_share = pl.when(pl.col("n_user") >= config.off_hours_min_history).then(pl.col("s_user"))
+    share = pl.when(by_user).then(user_share.fill_null(0.0)).otherwise(share)
     hit = hit.with_columns(share.alias("share"))
-    hit = hit.with_columns((0.95 - 5 * pl.col("share")).alias("score"))
+    hit = hit.with_columns((0.95 - 5 * pl.col("share")).clip(0.0, 1.0).alias("score"))
+
+    def history(
+        kind: str, user: str | None, s: float, n: int, k_user: int, n_user: int, who: str | None
+    ) -> str:
+        if user is not None:
+            return f" by {user}, who entered {k_user} of {n_user} other document(s) off hours"
+        return (
+            f"; only {s:.1%} of {n} other {kind}s" + (f" to {who}" if who else "")
+        ) + " were entered off hours"
+
     reasons = [
         f"{dt_type.replace('_', ' ')} {label(num, doc)} of {money(a, c)} entered "
-        f"{at:%a %Y-%m-%d %H:%M} UTC"
-        + (f" by {user}" if user else "")
-        + f"; only {s:.1%} of {n} other {dt_type.replace('_', ' ')}s"
-        + (f" to {who}" if by_contact else "")
-        + " were entered off hours"
-        for dt_type, num, doc, a, c, at, user, s, n, who, by_contact in hit.select(
+        + (
+            f"{at:%a %Y-%m-%d %H:%M} UTC"
+            if local is None
+            else f"{local:%a %Y-%m-%d %H:%M} company time ({at:%H:%M} UTC)"
+        )
+        + history(
+            dt_type.replace("_", " "), user, s, n, k_user, n_user, who if by_contact else None
+        )
+        for (
+            dt_type,
+            num,
+            doc,
+            a,
+            c,
+            at,
+            local,
+            user,
+            s,
+            n,
+            k_user,
+            n_user,
+            who,
+            by_contact,
+        ) in hit.select(
             "doc_type",
             "number",
             "document_id",
             "amount",
             "currency",
             "entered_at",
+            "entered_local",
             "created_by",
             "share",
             pl.when(pl.col("share") == pl.col("s_type"))
             .then("n_type")
             .otherwise("n_contact")
             .alias("n"),
+            "k_user",
+            "n_user",
             "contact_name",
             (pl.col("share") != pl.col("s_type")).alias("by_contact"),
         ).iter_rows()
@@ -335,10 +408,20 @@ def off_hours_postings(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> 
 
 
 def _vendor_first_seen(tx: pl.DataFrame, contacts: pl.DataFrame) -> pl.DataFrame:
+    """Per contact: ``first_seen``, the earlier of its creation (where the provider gives
+    it) and its first document, and ``existed_by``, that or its last update if earlier
+    (a record updated on a day existed then; Xero gives no creation date, only the update).
+
+    Both are taken over every contact of the company with the same name: a migration
+    re-creates each vendor in the new provider's file, and the vendor paid for years in the
+    old one is not new in the new one."""
     first_doc = (
         tx.filter(pl.col("contact_id").is_not_null())
         .group_by("contact_id")
-        .agg(pl.col("issue_date").min().alias("first_doc"))
+        .agg(
+            pl.col("issue_date").min().alias("first_doc"),
+            pl.col("contact_name").drop_nulls().first().alias("doc_name"),
+        )
     )
     created = contacts.select(
         "contact_id",
@@ -347,17 +430,32 @@ def _vendor_first_seen(tx: pl.DataFrame, contacts: pl.DataFrame) -> pl.DataFrame
         "updated_at",
         pl.col("created_at").dt.date().alias("created"),
     ).unique("contact_id")
-    return first_doc.join(created, on="contact_id", how="left").with_columns(
-        pl.min_horizontal("first_doc", "created").alias("first_seen")
+    seen = first_doc.join(created, on="contact_id", how="left")
+    same_vendor = (
+        pl.coalesce("name", "doc_name")
+        .str.to_lowercase()
+        .str.replace_all(r"[^a-z0-9]", "")
+        .fill_null(pl.col("contact_id"))
     )
+    own_first = pl.min_horizontal("first_doc", "created")
+    return seen.with_columns(
+        own_first.min().over(same_vendor).alias("first_seen"),
+        pl.col("created").min().over(same_vendor).alias("created_first"),
+        pl.min_horizontal(own_first, pl.col("updated_at").dt.date())
+        .min()
+        .over(same_vendor)
+        .alias("existed_by"),
+    ).drop("doc_name")
 
 
 def new_vendor_large_payments(
     tx: pl.DataFrame, contacts: pl.DataFrame, config: RuleConfig = DEFAULT_RULES
 ) -> pl.DataFrame:
-    """Bills and payments to a vendor first seen (created, or first billed) less than
-    ``new_vendor_days`` before, above the ``new_vendor_quantile`` of what the company pays
-    its established vendors. A vendor already there when the books start is not new."""
+    """Bills and payments to a vendor first seen (created, first billed, or its record last
+    updated, under any provider's id of the same name) less than ``new_vendor_days``
+    before, above the ``new_vendor_quantile`` of what the company pays its established
+    vendors. A vendor already there when the books start is not new: one created before
+    them, or without a creation date (Xero) first seen in their first ``new_vendor_days``."""
     purchases = tx.filter(
         pl.col("doc_type").is_in(("bill", "bill_payment", "expense"))
         & (pl.col("contact_kind").fill_null("vendor") == "vendor")
@@ -366,12 +464,20 @@ def new_vendor_large_payments(
     )
     books_start = tx["issue_date"].min()
     seen = _vendor_first_seen(tx, contacts)
+    # the earliest sign of the vendor, its last update included (Xero's only date on it)
     purchases = purchases.join(
-        seen.select("contact_id", "first_seen"), on="contact_id"
+        seen.select("contact_id", pl.col("existed_by").alias("first_seen"), "created_first"),
+        on="contact_id",
     ).with_columns((pl.col("issue_date") - pl.col("first_seen")).dt.total_days().alias("age"))
-    new = (pl.col("age") <= config.new_vendor_days) & (
-        pl.col("first_seen") > books_start + pl.duration(days=config.new_vendor_days)
+    # New: created after the books start where the provider dates the record (QuickBooks);
+    # without a creation date, first seen well after the start (a vendor billed in the first
+    # weeks of the books was most likely there before them).
+    after_start = (
+        pl.when(pl.col("created_first").is_not_null())
+        .then(pl.col("first_seen") > books_start)
+        .otherwise(pl.col("first_seen") > books_start + pl.duration(days=config.new_vendor_days))
     )
+    new = (pl.col("age") <= config.new_vendor_days) & after_start
     # "large" against what established vendors are paid (new vendors' own amounts aside)
     usual = purchases.filter(~new)
     if usual.height < 20:
@@ -411,49 +517,75 @@ def bank_change_payments(
 ) -> pl.DataFrame:
     """Payments to a vendor within ``bank_change_window_days`` after its record (which holds
     its bank details) was changed, at least ``bank_change_ratio`` x its median earlier
-    payment. A record changed within ``bank_change_min_age_days`` of its first use is a
-    set-up edit, not a change."""
+    payment and more than it was ever paid before (or, for a change too early in the books
+    to have payments before it, after the window). A record changed within
+    ``bank_change_min_age_days`` of its first use is a set-up edit, not a change, unless
+    that first use is at the start of the books (the vendor is older than they are).
+
+    The pattern is the payment-redirection fraud: once the details point to the new account,
+    a payment the vendor never received before (an "urgent" settlement) follows. Vendors
+    that really change banks keep being paid their usual sums, now and then a large one;
+    neither providers' API says which field of the record changed, so a payment within the
+    vendor's own range after an edit is no evidence."""
+    min_age = pl.duration(days=config.bank_change_min_age_days)
+    books_start = tx["issue_date"].min()
     seen = _vendor_first_seen(tx, contacts).filter(
         pl.col("updated_at").is_not_null()
         & (
-            pl.col("updated_at").dt.date()
-            > pl.col("first_seen") + pl.duration(days=config.bank_change_min_age_days)
+            (pl.col("updated_at").dt.date() > pl.col("first_seen") + min_age)
+            # first seen at the start of the books (Xero gives no creation date): the vendor
+            # was there before them, its first document says nothing about its set-up
+            | (pl.col("first_seen") <= pl.lit(books_start) + min_age)
         )
     )
-    pays = _payments(tx).filter(pl.col("doc_type") == "bill_payment")
-    if seen.is_empty() or pays.is_empty():
+    # Every payment to the vendor tells what it is usually paid (card and direct-debit
+    # expenses too); the transfers to its bank account (bill payments) are what is judged.
+    pays = _payments(tx)
+    if seen.is_empty() or pays.filter(pl.col("doc_type") == "bill_payment").is_empty():
         return empty_flags()
     pays = pays.join(
         seen.select("contact_id", "updated_at", "bank_account_number"), on="contact_id"
     )
     changed = pl.col("updated_at").dt.date()
-    before = (
-        pays.filter(pl.col("issue_date") < changed)
-        .group_by("contact_id")
-        .agg(pl.col("amount").median().alias("median_before"), pl.len().alias("n_before"))
+    window = (pl.col("issue_date") >= changed) & (
+        pl.col("issue_date") <= changed + pl.duration(days=config.bank_change_window_days)
+    )
+    # What the vendor is usually paid: its payments before the change; for a change too
+    # early in the books to have any before it, its payments after the window stand in.
+    reference = pays.filter(~window).with_columns((pl.col("issue_date") < changed).alias("before"))
+    reference = reference.filter(pl.col("before").any().over("contact_id") == pl.col("before"))
+    usual = reference.group_by("contact_id").agg(
+        pl.col("amount").median().alias("median_usual"),
+        pl.col("amount").max().alias("max_usual"),
+        pl.len().alias("n_usual"),
+        pl.col("before").first(),
     )
     hit = (
-        pays.filter(
-            (pl.col("issue_date") >= changed)
-            & (pl.col("issue_date") <= changed + pl.duration(days=config.bank_change_window_days))
+        pays.filter(window & (pl.col("doc_type") == "bill_payment"))
+        .join(usual, on="contact_id")
+        .filter(
+            (pl.col("amount") >= config.bank_change_ratio * pl.col("median_usual"))
+            & (pl.col("amount") > pl.col("max_usual"))
         )
-        .join(before, on="contact_id")
-        .filter(pl.col("amount") >= config.bank_change_ratio * pl.col("median_before"))
     )
     if hit.is_empty():
         return empty_flags()
-    ratio = pl.col("amount") / pl.col("median_before")
+    ratio = pl.col("amount") / pl.col("median_usual")
     hit = hit.with_columns(ratio.alias("ratio"), (0.6 + 0.1 * ratio.log(2)).alias("score"))
     reasons = [
-        f"paid {money(a, c)} ({r:.1f}x its median of {money(int(m), c)} over {n} earlier "
-        f"payment(s)) to {who} {(d - u.date()).days} day(s) after its record and bank details "
-        f"changed on {u:%Y-%m-%d} (account now {acct or 'not given'})"
-        for a, c, r, m, n, who, d, u, acct in hit.select(
+        f"paid {money(a, c)} ({r:.1f}x its median of {money(int(m), c)} over {n} "
+        f"{'earlier' if before else 'later'} payment(s), the largest {money(int(mx), c)}) "
+        f"to {who} {(d - u.date()).days} day(s) "
+        f"after its record and bank details changed on {u:%Y-%m-%d} (account now "
+        f"{acct or 'not given'})"
+        for a, c, r, m, mx, n, before, who, d, u, acct in hit.select(
             "amount",
             "currency",
             "ratio",
-            "median_before",
-            "n_before",
+            "median_usual",
+            "max_usual",
+            "n_usual",
+            "before",
             "contact_name",
             "issue_date",
             "updated_at",

@@ -42,6 +42,8 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from finpipe.sandbox.world.timezones import COUNTRY_TIMEZONES
+
 CENT = Decimal("0.01")
 DOC_TYPE_ENTITY: dict[str, str] = {
     "invoice": "Invoice",
@@ -59,18 +61,8 @@ DOC_TYPE_ENTITY: dict[str, str] = {
 }
 SALES_FORMS = frozenset({"Invoice", "CreditMemo", "SalesReceipt", "RefundReceipt", "Estimate"})
 EXPENSE_FORMS = frozenset({"Bill", "VendorCredit", "Purchase"})
-TIMEZONES = {
-    "US": "America/Los_Angeles",
-    "CA": "America/Toronto",
-    "GB": "Europe/London",
-    "IE": "Europe/Dublin",
-    "DE": "Europe/Berlin",
-    "FR": "Europe/Paris",
-    "NL": "Europe/Amsterdam",
-    "ES": "Europe/Madrid",
-    "AU": "Australia/Sydney",
-    "NZ": "Pacific/Auckland",
-}
+# The company's zone: MetaData times carry its offset, as QuickBooks writes them.
+TIMEZONES = COUNTRY_TIMEZONES
 CURRENCY_NAMES = {
     "USD": "United States Dollar",
     "GBP": "British Pound Sterling",

@@ -26,6 +26,7 @@ from finpipe.sandbox.world import reference as ref
 from finpipe.sandbox.world.context import Ctx
 from finpipe.sandbox.world.rng import uuid4_strings
 from finpipe.sandbox.world.spec import busday_add, busday_on_or_before, weekday
+from finpipe.sandbox.world.timezones import company_countries, local_to_utc
 
 OVERLAP_BEFORE = 45
 OVERLAP_AFTER = 14
@@ -93,7 +94,9 @@ def assign(ctx: Ctx, edits: dict[str, np.ndarray]) -> DocRows:
     primary = p == primary_p[doc]
 
     # Entry timestamps: people key documents on business days in office hours; syncs run
-    # at any hour; the unusual user posts at night or at the weekend.
+    # at any hour; the unusual user posts at night or at the weekend. Days and hours are
+    # drawn on the company's local clock and turned into UTC instants at the end (a person
+    # in Auckland keys at 10:00 NZ time, 21:00 or 22:00 UTC the day before).
     user = docs["user"][doc].astype(np.int64)
     k = len(doc)
     entry = np.minimum(day[doc] + docs["entry_lag"][doc], cal.end)
@@ -120,7 +123,8 @@ def assign(ctx: Ctx, edits: dict[str, np.ndarray]) -> DocRows:
     mig_day = np.minimum(np.maximum(entry, cut[doc] - 7) + rng.integers(0, 4, k), cal.end)
     entry = np.where(mig, mig_day, entry)
     user = np.where(mig, bk.AUTOMATED_BASE + bk.MIGRATION, user)
-    created = entry.astype(np.int64) * US_PER_DAY + hour_us
+    country = company_countries(co.country[ci[doc]])
+    created = local_to_utc(entry.astype(np.int64) * US_PER_DAY + hour_us, country)
 
     edit_day = edits["edit_day"][doc]
     # an abandoned QuickBooks file sees no edits keyed into Xero after the cutover
@@ -130,8 +134,9 @@ def assign(ctx: Ctx, edits: dict[str, np.ndarray]) -> DocRows:
     voided = np.isin(status, (bk.VOID, bk.DELETED))
     void_day = np.minimum(entry + rng.integers(0, 6, k), cal.end)
     edit_day = np.where(voided, void_day, edit_day)
-    edit_us = edit_day.astype(np.int64) * US_PER_DAY + rng.integers(
-        8 * US_PER_HOUR, 19 * US_PER_HOUR, k
+    edit_us = local_to_utc(
+        edit_day.astype(np.int64) * US_PER_DAY + rng.integers(8 * US_PER_HOUR, 19 * US_PER_HOUR, k),
+        country,
     )
     updated = np.where((edit_day >= 0) & (edit_us > created), edit_us, created)
 

@@ -50,6 +50,7 @@ from typing import Any
 import polars as pl
 
 from finpipe.sandbox.world import World
+from finpipe.sandbox.world.timezones import xero_timezone
 from finpipe.sandbox.xero.store import (
     SandboxClock,
     TenantStore,
@@ -266,7 +267,7 @@ class _Renderer:
             "DefaultPurchasesTax": "Tax Exclusive",
             "CreatedDateUTC": ms_date(created).replace("+0000", ""),
             "OrganisationEntityType": "COMPANY",
-            "Timezone": "UTC",
+            "Timezone": xero_timezone(c["country"]),
             "ShortCode": "!" + c["xero_tenant_id"][:5],
             "OrganisationID": c["xero_tenant_id"],
             "Edition": "BUSINESS",
