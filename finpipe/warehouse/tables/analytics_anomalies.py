@@ -2,8 +2,9 @@
 
 ``anomaly_flags`` holds one row per flagged (document, type) with a score in [0, 1] and a
 reason naming its numbers; ``benford_tests`` the first-digit test of every vendor and
-account with enough amounts; ``seasonal_alerts`` the months whose revenue or category
-expense the seasonal adjustment cannot explain. All are per company and deterministic: the
+account with enough amounts, and whether their spread lets Benford's law apply;
+``seasonal_alerts`` the months whose revenue or category expense the seasonal adjustment
+cannot explain. All are per company and deterministic: the
 same books give the same rows.
 """
 
@@ -50,7 +51,7 @@ ANOMALY_FLAGS = Table(
 BENFORD_TESTS = Table(
     schema="analytics",
     name="benford_tests",
-    doc="Benford first-digit test per vendor (purchase amounts) and per account (journal lines) with at least 30 amounts of 10.00 or more: MAD with Nigrini's conformity range, chi-square and z.",
+    doc="Benford first-digit test per vendor (purchase amounts) and per account (journal lines) with at least 30 amounts of 10.00 or more: MAD with Nigrini's conformity range, chi-square and z, and whether the amounts spread widely enough for Benford's law to apply.",
     columns=(
         company_id_column(),
         col("scope", T, "vendor | account", nullable=False),
@@ -69,6 +70,20 @@ BENFORD_TESTS = Table(
         col("max_z", F, "largest per-digit z (continuity corrected)", nullable=False),
         col("mean_digit", F, "mean first digit (Benford: 3.44)", nullable=False),
         col("digit_counts", T, "counts of first digits 1-9, comma separated", nullable=False),
+        col(
+            "log10_spread",
+            F,
+            "spread of log10(amount): SD of its middle 90 % / 0.789 (a log-normal's sigma)",
+            nullable=False,
+        ),
+        col(
+            "applicable",
+            Kind.BOOL,
+            "spread >= 0.50: natural amounts this wide follow the law, so the test can tell; "
+            "only applicable vendors are flagged",
+            nullable=False,
+        ),
+        col("not_applicable_reason", T, "why the law does not apply (null when it does)"),
     ),
     primary_key=("company_id", "scope", "scope_id"),
 )
