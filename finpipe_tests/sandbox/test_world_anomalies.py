@@ -130,6 +130,19 @@ def test_new_vendor_and_bank_change(medium_world: Loaded) -> None:
     assert changed.height > 0
     days = (changed["issue_date"] - changed["bank_details_changed_at"].dt.date()).dt.total_days()
     assert days.min() >= 0 and days.max() <= 8
+    # the impersonated supplier is an established one: at least three bill payments to it
+    # before its bank details changed (never a vendor another injection just created)
+    earlier = (
+        changed.select(
+            *key, pl.col("contact_id_right").alias("contact_id"), "bank_details_changed_at"
+        )
+        .join(docs.filter(pl.col("doc_type") == "bill_payment"), on=[*key, "contact_id"])
+        .filter(pl.col("issue_date") < pl.col("bank_details_changed_at").dt.date())
+        .group_by(*key, "contact_id")
+        .len()
+    )
+    assert earlier.height == changed.select(*key, "contact_id_right").unique().height
+    assert earlier["len"].min() >= 3
 
 
 def _leading_digit(values: pl.Series) -> pl.Series:
@@ -141,9 +154,22 @@ def test_benford_vendor_breaks_benford(medium_world: Loaded) -> None:
     docs = medium_world["documents"]
     bills = a.join(docs, on=["company_id", "provider", "document_id"])
     assert (bills["doc_type"] == "bill").all()
-    assert _leading_digit(bills["subtotal"]).is_in([5, 6, 7, 8, 9]).all()
+    # the totals (what the books record and Benford tests read) avoid leading digits 1-4
+    assert _leading_digit(bills["total"]).is_in([5, 6, 7, 8, 9]).all()
+    assert (bills["total"] >= 50_00).all()
     per_file = a.group_by("company_id", "provider").agg(pl.col("contact_id").n_unique())
     assert per_file["contact_id"].max() == 1
+    # ...but spread like a real vendor's over two orders of magnitude, not one price band
+    # (a single decade of 5-9 leading digits has a log10 SD under 0.1)
+    spread = bills.group_by("company_id").agg(
+        (pl.col("total").max() / pl.col("total").min()).log10().alias("decades"),
+        pl.col("total").log10().std().alias("log_sd"),
+    )
+    assert (spread["decades"] > 1.0).all() and (spread["log_sd"] > 0.3).all(), spread
+    # it hides in a main cost category, never in one whose month an expense spike inflates
+    spikes = medium_world["truth_anomalies"].filter(pl.col("anomaly_type") == "expense_spike")
+    keys = ["company_id", "provider", "contact_id"]
+    assert a.select(keys).unique().join(spikes.select(keys), on=keys).is_empty()
     normal = docs.filter(pl.col("doc_type").is_in(["bill", "expense"])).join(
         a, on=["company_id", "provider", "document_id"], how="anti"
     )

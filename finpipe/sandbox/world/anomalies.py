@@ -16,10 +16,16 @@ recall can be measured and the rates checked on any world:
   Labels: the bill and the payment.
 * ``bank_details_changed``: a vendor's bank details change and a large payment to the new
   account follows within a week. Label: the payment.
-* ``benford_vendor``: one vendor per affected company whose bill amounts are drawn with
-  leading digits 5-9 only (Benford's law broken). Labels: every bill of that vendor.
-* ``expense_spike``: a month in which one overhead category costs several times its
-  usual level. Labels: the extra expenses.
+* ``benford_vendor``: one vendor per affected company whose invented bills spread over
+  two orders of magnitude, like a genuine vendor's, but whose totals all start with a digit
+  5-9 (Benford's law broken). Labels: every bill of that vendor.
+* ``expense_spike``: a month in which one overhead category gets 2-5 extra card charges
+  (the category's own description) totalling 3-6 times its usual month, and never less
+  than what a normal month of that category reaches once in ten thousand (the 99.99th
+  percentile of its Poisson-count, lognormal-size spending), each charge at least what a
+  routine charge reaches once in a hundred: the month and its extra charges are beyond
+  the category's natural range by construction (and a category never spikes in the same
+  calendar month of two years, which would be a season). Labels: the extra expenses.
 * ``cash_crunch``: distressed companies (company level, no document): the month book cash
   first falls below a quarter of where it started (or its lowest month).
 """
@@ -141,10 +147,11 @@ def _cells(ctx: Ctx, rng: np.random.Generator, kind: str) -> tuple[np.ndarray, n
 def _home_bill_vendor(
     ctx: Ctx, rng: np.random.Generator, ci: np.ndarray, groups: tuple[str, ...]
 ) -> np.ndarray:
-    """A home-currency vendor of one of ``groups`` for each company (-1 if none)."""
+    """A home-currency vendor of one of ``groups`` for each company (-1 if none), never one
+    that another injection planted."""
     c = ctx.contacts
     gidx = [cat.CATEGORY_INDEX[g] for g in groups]
-    ok = np.isin(c.group, gidx) & (c.ccy == ctx.co.home_ccy[c.ci]) & (c.kind == 1)
+    ok = np.isin(c.group, gidx) & (c.ccy == ctx.co.home_ccy[c.ci]) & (c.kind == 1) & c.regular()
     rows = np.flatnonzero(ok)
     out = np.full(len(ci), -1, dtype=np.int64)
     if not len(rows):
@@ -159,6 +166,43 @@ def _home_bill_vendor(
     return out
 
 
+# A payment-redirection fraud impersonates a supplier the company already pays regularly
+# (the fraudster needs real invoices to copy and a payee nobody questions).
+ESTABLISHED_PAYMENTS = 3
+
+
+def _established_vendor(
+    ctx: Ctx,
+    rng: np.random.Generator,
+    ci: np.ndarray,
+    before: np.ndarray,
+    groups: tuple[str, ...],
+) -> np.ndarray:
+    """Per row, a regular home-currency vendor of one of ``groups`` that the company paid at
+    least :data:`ESTABLISHED_PAYMENTS` bills before day ``before`` (-1 if none)."""
+    c = ctx.contacts
+    docs = ctx.book.docs()
+    gidx = [cat.CATEGORY_INDEX[g] for g in groups]
+    eligible = (
+        np.isin(c.group, gidx) & (c.ccy == ctx.co.home_ccy[c.ci]) & (c.kind == 1) & c.regular()
+    )
+    paid = (docs["doc_type"] == bk.BILL_PAYMENT) & (docs["status"] == bk.POSTED)
+    pay_contact, pay_day = docs["contact"][paid], docs["day"][paid]
+    out = np.full(len(ci), -1, dtype=np.int64)
+    for i in range(len(ci)):  # a few injections per world: a loop is clearer than a join
+        mine = np.flatnonzero(eligible & (c.ci == ci[i]))
+        if not len(mine):
+            continue
+        counts = np.bincount(
+            np.searchsorted(mine, pay_contact[(pay_day < before[i]) & np.isin(pay_contact, mine)]),
+            minlength=len(mine),
+        )
+        ready = mine[counts >= ESTABLISHED_PAYMENTS]
+        if len(ready):
+            out[i] = ready[rng.integers(len(ready))]
+    return out
+
+
 def _new_vendor_names(rng: np.random.Generator, n: int, templates: tuple[str, ...]) -> list[str]:
     return [
         templates[rng.integers(len(templates))].replace(
@@ -169,7 +213,8 @@ def _new_vendor_names(rng: np.random.Generator, n: int, templates: tuple[str, ..
 
 
 def benford_bills(ctx: Ctx, log: AnomalyLog) -> np.ndarray:
-    """One vendor per affected company billing amounts with leading digits 5-9 only.
+    """One vendor per affected company billing invented amounts: spread over two orders of
+    magnitude, with bill totals whose leading digit is 5-9 only.
     Returns the bills (they are paid by the normal bill-payment run)."""
     co, cal, contacts = ctx.co, ctx.cal, ctx.contacts
     rng = ctx.streams.get("anomaly_benford")
@@ -183,9 +228,14 @@ def benford_bills(ctx: Ctx, log: AnomalyLog) -> np.ndarray:
     )
     countries = [ref.COUNTRY_CODES[co.country[c]] for c in comps]
     account = _accounts(rng, countries)
+    # The fictitious supplier hides among the company's largest cost category (food,
+    # merchandise, materials, hosting, subcontractors), where a few more bills go unnoticed;
+    # being a small share of it also keeps the invented bills from blurring the monthly
+    # level of the overhead categories expense_spike injects into.
+    group = _cover_category(ctx, comps)
     vendor = contacts.add_vendors(
         comps.astype(np.int32),
-        np.full(len(comps), cat.CATEGORY_INDEX["repairs"]),
+        group,
         names,
         countries,
         co.home_ccy[comps],
@@ -198,10 +248,12 @@ def benford_bills(ctx: Ctx, log: AnomalyLog) -> np.ndarray:
     counts[comps] = per_month[:, None]
     ci, m = explode(counts)
     vend = vendor[np.searchsorted(comps, ci)]
-    # Leading digit uniform on 5..9 with a magnitude tied to the company's size.
-    magnitude = 10 ** np.floor(np.log10(co.revenue0[ci] * 0.001)).astype(np.int64)
-    lead = rng.uniform(5.0, 10.0, len(ci))
-    net = np.maximum((lead * magnitude).astype(np.int64), 100)
+    total = _invented_totals(rng, co.revenue0[ci])
+    # The vendor is in the home currency, so the bill total is what the books record; the
+    # net is backed out of it (the tax is rounded on the net, so the total may move by a
+    # minor unit, which the mantissa margin of _invented_totals absorbs).
+    tax_rate = co.purchase_tax[ci]
+    net = np.rint(total / (1.0 + tax_rate)).astype(np.int64)
     day = day_in_month(rng, cal, m)
     bills = add_bills(
         ctx,
@@ -210,8 +262,8 @@ def benford_bills(ctx: Ctx, log: AnomalyLog) -> np.ndarray:
         day,
         vend,
         net.astype(float),
-        ctx.role("repairs"),
-        "Facility services",
+        np.array([ctx.role(cat.CATEGORIES[g].role) for g in group])[np.searchsorted(comps, ci)],
+        "Supplies as invoiced",
         exact_net=net,
     )
     # One anomaly per company, one label per bill.
@@ -223,6 +275,39 @@ def benford_bills(ctx: Ctx, log: AnomalyLog) -> np.ndarray:
     ]
     log.add("benford_vendor", anomaly_of_row, bills, vend, ci, day, details)
     return bills
+
+
+def _cover_category(ctx: Ctx, comps: np.ndarray) -> np.ndarray:
+    """Per company, the billed cost category (not one of :data:`SPIKE_CATEGORIES`) with the
+    largest budget: its share of cost of sales or of overheads times that bucket's ratio."""
+    industry = ctx.co.industry[comps]
+    cogs = np.array([p.cogs_ratio for p in ref.INDUSTRY_PROFILES])[industry]
+    opex = np.array([p.opex_ratio for p in ref.INDUSTRY_PROFILES])[industry]
+    budget = np.zeros((len(comps), len(cat.CATEGORIES)))
+    for g, c in enumerate(cat.CATEGORIES):
+        if c.key in SPIKE_CATEGORIES or c.channel[0] == 0:  # not one that bills arrive in
+            continue
+        budget[:, g] = SHARES[g, industry] * (cogs if c.bucket == "cogs" else opex)
+    return np.argmax(budget, axis=1)
+
+
+def _invented_totals(rng: np.random.Generator, revenue0: np.ndarray) -> np.ndarray:
+    """Invented bill totals (minor units) for companies of monthly revenue ``revenue0``.
+
+    A genuine vendor's bills vary with the job, so the order of magnitude is drawn
+    log-uniformly over a two-decade window starting at 0.005 % of the monthly revenue but
+    never below 10.00 (the mean bill is then 0.2-1.4 % of the monthly revenue, the smaller
+    companies' at the top of that range). What gives an invention away is the leading
+    digit: people making up numbers avoid low first digits and spread them roughly evenly
+    (Hill 1988; Nigrini 2012), so the mantissa is uniform on [5.01, 9.99): never a 1-4, and
+    10 minor units from either edge of the decade so rounding the tax cannot carry the total
+    into another digit.
+    """
+    n = len(revenue0)
+    low = np.maximum(np.log10(np.maximum(revenue0, 1.0) * 0.00005), 3.0)  # 10^3 = 10.00
+    decade = np.floor(low + rng.uniform(0.0, 2.0, n))
+    mantissa = rng.uniform(5.01, 9.99, n)
+    return np.rint(mantissa * 10.0**decade).astype(np.int64)
 
 
 def _accounts(rng: np.random.Generator, countries: list[str]) -> pl.Series:
@@ -502,21 +587,22 @@ def _bank_change(ctx: Ctx, log: AnomalyLog) -> None:
     co, cal, contacts = ctx.co, ctx.cal, ctx.contacts
     rng = ctx.streams.get("anomaly_bank_change")
     ci, m = _cells(ctx, rng, "bank_details_changed")
-    vendor = _home_bill_vendor(
+    change_day = day_in_month(rng, cal, m)
+    vendor = _established_vendor(
         ctx,
         rng,
         ci,
+        change_day,
         ("subcontract", "merchandise", "food", "materials", "prof_fees", "repairs", "hosting"),
     )
     ok = vendor >= 0
-    ci, m, vendor = ci[ok], m[ok], vendor[ok]
+    ci, m, vendor, change_day = ci[ok], m[ok], vendor[ok], change_day[ok]
     # one change per vendor
     _, first = np.unique(vendor, return_index=True)
-    ci, m, vendor = ci[first], m[first], vendor[first]
+    ci, m, vendor, change_day = ci[first], m[first], vendor[first], change_day[first]
     if not len(ci):
         return
     n = len(ci)
-    change_day = day_in_month(rng, cal, m)
     countries = contacts.frame["country"].gather(vendor).to_list()
     new_account = _accounts(rng, countries)
     old = contacts.frame["account"].gather(vendor)
@@ -565,6 +651,37 @@ def _bank_change(ctx: Ctx, log: AnomalyLog) -> None:
     )
 
 
+# A spike alone is beyond what the category's normal spending reaches once in ten thousand
+# months. A company has about ten overhead accounts, so a once-in-a-thousand month would
+# happen naturally about once per company every eight years, against 0.6 injected spikes a
+# year: too close to call a spike an anomaly by construction.
+SPIKE_NATURAL_QUANTILE = 0.9999
+# ... and each of its charges beyond what a routine charge reaches once in a hundred
+# (the standard normal's 99th percentile, on the lognormal charge size).
+SPIKE_CHARGE_Z = 2.326
+
+
+def _natural_month_quantile(
+    lam: np.ndarray, p_card: np.ndarray, q: float = SPIKE_NATURAL_QUANTILE, draws: int = 100_000
+) -> np.ndarray:
+    """The ``q`` quantile of a normal month of spending, as a multiple of its mean, for each
+    (``lam``, ``p_card``): the month of :func:`purchases.spending` is a Poisson(``lam``)
+    count of charges, each the mean charge times a mean-1 lognormal (sigma 0.8 on a card,
+    0.6 on a bill or direct debit). A compound Poisson-lognormal quantile has no closed
+    form, so it is read from ``draws`` simulated months on a fixed seed: the same world
+    always gets the same spikes (the estimate's error at 100,000 draws is under 10 %).
+    """
+    rng = np.random.default_rng(20_240_999)
+    out = np.empty(len(lam))
+    for i, (lm, pc) in enumerate(zip(lam, p_card, strict=True)):  # a few dozen spikes
+        n = rng.poisson(lm, draws)
+        sigma = np.where(rng.random(int(n.sum())) < pc, 0.8, 0.6)
+        charge = rng.lognormal(-0.5 * sigma**2, sigma) / max(lm, 1e-9)
+        month = np.bincount(np.repeat(np.arange(draws), n), weights=charge, minlength=draws)
+        out[i] = float(np.quantile(month, q))
+    return out
+
+
 def _spikes(ctx: Ctx, log: AnomalyLog) -> None:
     co, cal = ctx.co, ctx.cal
     rng = ctx.streams.get("anomaly_spikes")
@@ -576,14 +693,38 @@ def _spikes(ctx: Ctx, log: AnomalyLog) -> None:
     allowed = SHARES[spike_g][:, co.industry[ci]].T > 0  # the company has that kind of cost
     which = np.argmax(rng.random((n, len(spike_g))) * allowed, axis=1)
     g = spike_g[which]
+    # A category spiking in the same calendar month of two years is a season (an annual
+    # conference, a yearly campaign), not an anomaly: only the first of those is kept.
+    _, first = np.unique(
+        (ci.astype(np.int64) * len(cat.CATEGORIES) + g) * 12 + m % 12, return_index=True
+    )
+    keep = np.sort(first)
+    ci, m, which, g, n = ci[keep], m[keep], which[keep], g[keep], len(keep)
     opex_ratio = np.array([p.opex_ratio for p in ref.INDUSTRY_PROFILES])[co.industry[ci]]
     share = np.maximum(SHARES[g, co.industry[ci]], 0.03)
     monthly = opex_ratio * co.revenue0[ci] * co.cost_level[ci, m] * share
     k = rng.integers(2, 6, n)
-    total = monthly * rng.uniform(3, 6, n)
+    # The category's natural month (as purchases.spending draws it): its mean and the
+    # quantile a normal month reaches once in ten thousand. A small company with few, uneven
+    # charges routinely has months at 3x its mean, so "3-6x" alone would not be unusual.
+    real_share = SHARES[g, co.industry[ci]]
+    natural_mean = opex_ratio * co.revenue0[ci] * co.cost_level[ci, m] * real_share
+    per_month = np.array([cat.CATEGORIES[x].per_month for x in g])
+    lam = per_month * co.size[ci] ** 0.6 * co.cost_level[ci, m] ** 0.5
+    p_card = np.array([cat.CATEGORIES[x].channel[cat.CARD] for x in g])
+    natural_high = natural_mean * _natural_month_quantile(lam, p_card)
+    total = np.maximum(monthly * rng.uniform(3, 6, n), natural_high)
     row = np.repeat(np.arange(n), k)
     w = rng.random(len(row)) + 0.5
-    amount = total[row] * w / np.bincount(row, weights=w)[row]
+    # Each extra charge is also unusual on its own, 1-2x what a routine card charge of the
+    # category reaches once in a hundred (lognormal sigma 0.8 around the mean charge):
+    # the labels are documents, and a share of the month no larger than the routine
+    # charges beside it could not be told from them.
+    charge_high = natural_mean / lam * np.exp(-0.5 * 0.8**2 + SPIKE_CHARGE_Z * 0.8)
+    amount = np.maximum(
+        total[row] * w / np.bincount(row, weights=w)[row], charge_high[row] * (w + 0.5)
+    )
+    total = np.bincount(row, weights=amount, minlength=n)
     vendor = np.full(len(row), -1, dtype=np.int64)
     cidx = ci[row]
     has = ctx.contacts.vendors.has(cidx.astype(np.int64) * N_GROUPS + g[row])
@@ -592,14 +733,34 @@ def _spikes(ctx: Ctx, log: AnomalyLog) -> None:
     fallback = ~has
     if fallback.any():
         vendor[fallback] = _home_bill_vendor(ctx, rng, cidx[fallback], ("repairs", "prof_fees"))
-    ok = vendor >= 0
+    # grouped by category (stable), so each group is written with its own description
+    ok = np.flatnonzero(vendor >= 0)
+    ok = ok[np.argsort(g[row[ok]], kind="stable")]
     row, amount, vendor, cidx = row[ok], amount[ok], vendor[ok], cidx[ok]
     day = day_in_month(rng, cal, m[row], business=False)
-    roles = np.array([ctx.role(cat.CATEGORIES[x].role) for x in g[row]])
-    docs = add_expenses(ctx, rng, cidx, day, vendor, amount, roles, "Unusual spend", card=True)
+    roles = np.array([ctx.role(cat.CATEGORIES[x].role) for x in g[row]], dtype=np.int64)
+    # the category's own description: a spike's charges look like its routine ones
+    parts = [
+        add_expenses(
+            ctx,
+            rng,
+            cidx[sel],
+            day[sel],
+            vendor[sel],
+            amount[sel],
+            roles[sel],
+            cat.CATEGORIES[x].description,
+            card=True,
+        )
+        for x in np.unique(g[row])
+        if len(sel := np.flatnonzero(g[row] == x))
+    ]
+    docs = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     details = [
         f"{SPIKE_CATEGORIES[which[i]]} spend {int(k[i])} extra charges, "
-        f"~{total[i] / max(monthly[i], 1):.1f}x the usual month"
+        f"~{total[i] / max(monthly[i], 1):.1f}x the usual month "
+        f"(a normal month reaches {natural_high[i] / max(natural_mean[i], 1):.1f}x "
+        "once in ten thousand)"
         for i in range(n)
     ]
     log.add("expense_spike", row, docs, vendor, cidx, day, details)

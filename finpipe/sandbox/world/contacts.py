@@ -68,6 +68,17 @@ class Contacts:
     employee: np.ndarray  # per company: its employee contact
     # max days between a contact's creation and its first use (anomalies: "just created")
     created_lag: np.ndarray | None = None
+    # contacts numbered from here on were planted by an anomaly injection (add_vendors)
+    n_regular: int | None = None
+
+    def regular(self) -> np.ndarray:
+        """True for contacts of the company's normal trade, False for those an anomaly
+        injection created (another injection must not take them over: a bank-detail fraud
+        targets a vendor the company has long paid, not one set up days ago)."""
+        out = np.ones(len(self.ci), dtype=bool)
+        if self.n_regular is not None:
+            out[self.n_regular :] = False
+        return out
 
     def add_vendors(
         self,
@@ -86,6 +97,8 @@ class Contacts:
         ids = np.arange(start, start + n, dtype=np.int64)
         if self.created_lag is None:
             self.created_lag = np.full(start, 45, dtype=np.int32)
+        if self.n_regular is None:
+            self.n_regular = start
         self.ci = np.concatenate([self.ci, ci.astype(np.int32)])
         self.kind = np.concatenate([self.kind, np.full(n, VENDOR, dtype=np.int8)])
         self.group = np.concatenate([self.group, group.astype(np.int16)])

@@ -91,7 +91,7 @@ BENFORD_TESTS = Table(
 SEASONAL_ALERTS = Table(
     schema="analytics",
     name="seasonal_alerts",
-    doc="Months whose revenue or category expense is far above what a robust STL trend and season explain (robust z of the residual).",
+    doc="Months whose revenue is far above its robust trend and season (robust z of the residual), or whose operating-expense account is at least double its level and season and beyond what the account's own charges produce once in 1,000 months.",
     columns=(
         company_id_column(),
         col("series", T, "revenue | expense", nullable=False),
@@ -100,7 +100,12 @@ SEASONAL_ALERTS = Table(
         col("actual", M, "the month's amount, home currency", nullable=False),
         col("expected", M, "trend + seasonal", nullable=False),
         col("residual", M, "actual - expected", nullable=False),
-        col("z", F, "robust z of the residual", nullable=False),
+        col(
+            "z",
+            F,
+            "revenue: robust z of the residual; expenses: the normal quantile of the probability that the account's own charges reach the month (at most about 3.9)",
+            nullable=False,
+        ),
         col("score", F, "0..1", nullable=False),
         col("currency", T, "home currency", nullable=False),
         col("reason", T, "why, with the numbers", nullable=False),

@@ -129,16 +129,63 @@ def test_every_unusual_charge_of_a_spike_month_is_flagged_and_routine_ones_are_n
 
 
 def test_a_charge_of_the_usual_size_is_not_part_of_a_spike() -> None:
-    # 250,000 is two and a half routine charges: large, but not unusual for the account
-    lines, tx, _, _ = _books([("x1", 600_000), ("x2", 450_000), ("x3", 250_000)])
+    # 150,000 is one and a half routine charges: dearer than usual, but under twice the
+    # usual charge, so not unusual even in this steady account
+    lines, tx, _, _ = _books([("x1", 600_000), ("x2", 450_000), ("x3", 150_000)])
     assert sorted(spike_flags(tx, seasonal_alerts(lines, "GBP"))["document_id"]) == ["x1", "x2"]
 
 
-def test_one_outsized_charge_alerts_but_flags_no_document() -> None:
-    lines, tx, months, _ = _books([("x1", 900_000)])
-    alerts = seasonal_alerts(lines, "GBP")
-    assert alerts["month"].to_list() == [months[20]]
-    assert spike_flags(tx, alerts).is_empty()
+def _charges(
+    per_month: float, sigma: float, charge: float, extra: list[int], seed: int, at: int = 20
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Journal lines and transactions of one account over 24 months: Poisson(``per_month``)
+    card charges a month, each lognormal (``sigma``) around a median ``charge``, plus
+    ``extra`` charges in month ``at``."""
+    rng = np.random.default_rng(seed)
+    months = _months()
+    rows = [
+        (f"d{m}_{k}", months[m], int(rng.lognormal(np.log(charge), sigma)))
+        for m in range(24)
+        for k in range(rng.poisson(per_month))
+    ] + [(f"x{k}", months[at], a) for k, a in enumerate(extra)]
+    lines = pl.DataFrame(
+        {
+            "date": [d for _, d, _ in rows],
+            "standard_code": ["6320"] * len(rows),
+            "amount": [a for _, _, a in rows],
+            "document_id": [doc for doc, _, _ in rows],
+        }
+    )
+    tx = transactions(
+        *[
+            {
+                "document_id": doc,
+                "doc_type": "expense",
+                "issue_date": day,
+                "amount": a,
+                "standard_code": "6320",
+            }
+            for doc, day, a in rows
+        ]
+    )
+    return lines, tx
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_the_natural_range_is_the_accounts_own(seed: int) -> None:
+    # two accounts of about 200,000 a month get the same three extra charges of 150,000:
+    # the month reaches about 3.25 times its usual level in both. Twenty similar charges a
+    # month never come near that, so there it is a spike and the three are its charges;
+    # two very uneven charges a month (lognormal sigma 1.2) reach it now and then, and an
+    # alert there would be one of many a year across a company's accounts
+    extra = [160_000, 150_000, 140_000]
+    steady_lines, steady_tx = _charges(20, 0.1, 10_000, extra, seed)
+    steady = seasonal_alerts(steady_lines, "GBP")
+    assert steady["month"].to_list() == [_months()[20]]
+    assert steady["z"][0] > 3.1  # rarer than once in a thousand months
+    assert sorted(spike_flags(steady_tx, steady)["document_id"]) == ["x0", "x1", "x2"]
+    lumpy_lines, _ = _charges(2, 1.2, 100_000 / np.exp(0.72), extra, seed)
+    assert seasonal_alerts(lumpy_lines, "GBP").is_empty()
 
 
 def test_cost_of_sales_is_not_tested() -> None:
@@ -186,3 +233,14 @@ def test_three_years_use_robust_stl_and_two_a_running_median() -> None:
     spiked = np.full(24, 100.0)
     spiked[10] = 900.0
     assert running_level(spiked).tolist() == [100.0] * 24
+
+
+def test_a_december_spike_in_a_seasonless_account_is_judged_by_its_charges() -> None:
+    # a software company's travel: a dozen trips' charges a month and no season; the second
+    # December gets three extra bookings of about four usual months together
+    extra = [150_000, 130_000, 120_000]
+    lines, tx = _charges(12, 0.5, 8_000, extra, seed=9, at=23)
+    alerts = seasonal_alerts(lines, "GBP")
+    assert alerts["month"].to_list() == [_months()[23]]
+    assert "the account's own charges reach that less than once in" in alerts["reason"][0]
+    assert sorted(spike_flags(tx, alerts)["document_id"]) == ["x0", "x1", "x2"]
