@@ -78,7 +78,7 @@ def held_out(
             train, test = flows[:-h], flows[-h:]
             start = int(balances[-h - 1])
             rng = np.random.default_rng([config.seed, len(rows)])
-            res = forecast_series(train, start, freq, config, rng)
+            res = forecast_series(train, start, freq, config, rng, hist["period"][0])
             scale = mase_scale(train, freq.season)
             chosen = res.chosen
             row = {

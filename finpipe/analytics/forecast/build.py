@@ -123,11 +123,13 @@ def forecast_series(
     freq: Frequency,
     config: ForecastConfig,
     rng: np.random.Generator,
+    first_period: dt.date | None = None,
 ) -> SeriesForecast:
-    """Choose a model for ``flows`` by backtest and fit the chosen model, the seasonal-naive
-    baseline and every other scored candidate on the whole history."""
+    """Choose a model for ``flows`` (the first period starting on ``first_period``) by
+    backtest and fit the chosen model, the seasonal-naive baseline and every other scored
+    candidate on the whole history."""
     y = np.asarray(flows, dtype=np.float64)
-    selection = select_model(y, freq, rng)
+    selection = select_model(y, freq, rng, first_period)
     by_score = sorted(
         (s for s in selection.scores if s.mase is not None),
         key=lambda s: s.mase if s.mase is not None else np.inf,
@@ -143,7 +145,7 @@ def forecast_series(
             forecasts[model] = (
                 combine(list(forecasts.values()), config.paths)
                 if model == ENSEMBLE
-                else forecast_model(model, y, freq, freq.horizon, config.paths, rng)
+                else forecast_model(model, y, freq, freq.horizon, config.paths, rng, first_period)
             )
         except ModelUnavailable as exc:
             notes[model] = f"final fit failed: {exc}"
@@ -261,7 +263,12 @@ def forecast_from_journal(
         flows = hist["net_flow"].to_numpy()
         last = hist.row(-1, named=True)
         res = forecast_series(
-            flows, last["balance"], freq, config, _rng(config, f"{company_id}:{name}")
+            flows,
+            last["balance"],
+            freq,
+            config,
+            _rng(config, f"{company_id}:{name}"),
+            hist["period"][0],
         )
         results[name] = res
         rows = forecast_frame(company_id, res, last["period"], last["period_end"], currency)

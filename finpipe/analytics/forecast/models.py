@@ -10,10 +10,18 @@ simulated sample paths over a horizon.
 * ``stl_ets``: robust STL removes the seasonal component, a damped ETS forecasts the rest
   and the last year of the seasonal component is added back (what statsmodels'
   ``STLForecast`` does; done by hand here so the ETS part can simulate paths).
-* ``ensemble``: the equal-weight average of the point forecasts of seasonal naive, ETS and
-  STL + ETS (those the history allows, at least two); its paths are a mixture of theirs, an
-  equal share from each. Averaging cancels much of each model's own error, which is why
-  forecast combinations so often beat every member.
+* ``month_profile`` (weekly only): small-business cash follows the month (rent and loan
+  repayments early in it, card payoffs and salaried payroll on its last business days,
+  net-30 receipts and tax returns in between) and US pay calendars follow alternate
+  Fridays. Neither repeats at a fixed number of weeks, so the weekly flow is regressed on
+  the calendar: how many of the week's business days fall in each of six positions of
+  their month (:data:`MONTH_POSITIONS`) and the alternate-week sign of a biweekly payroll.
+  A damped ETS on the residual carries the level and trend (the regression has no
+  intercept: the positions' day counts add up to the week's business days).
+* ``ensemble``: the equal-weight average of the point forecasts of seasonal naive, ETS,
+  STL + ETS and, weekly, the month profile (those the history allows, at least two); its
+  paths are a mixture of theirs, an equal share from each. Averaging cancels much of each
+  model's own error, which is why forecast combinations so often beat every member.
 * ``mean``: the historical mean, the fallback for histories too short for anything else.
 
 Series are divided by their standard deviation before fitting (the optimisers behave on
@@ -25,6 +33,7 @@ fit yields a non-finite number raises it too, so nothing non-finite leaves this 
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -36,19 +45,36 @@ from finpipe.analytics.forecast.config import WEEKLY, ForecastError, Frequency
 SEASONAL_NAIVE = "seasonal_naive"
 ETS = "ets"
 STL_ETS = "stl_ets"
+MONTH_PROFILE = "month_profile"
 ENSEMBLE = "ensemble"
 MEAN = "mean"
-MODELS = (SEASONAL_NAIVE, ETS, STL_ETS, ENSEMBLE, MEAN)
-ENSEMBLE_MEMBERS = (SEASONAL_NAIVE, ETS, STL_ETS)
+MODELS = (SEASONAL_NAIVE, ETS, STL_ETS, MONTH_PROFILE, ENSEMBLE, MEAN)
+ENSEMBLE_MEMBERS = (SEASONAL_NAIVE, ETS, STL_ETS, MONTH_PROFILE)
 LABELS = {
     SEASONAL_NAIVE: "seasonal naive",
     ETS: "ETS (damped trend)",
     STL_ETS: "STL + ETS",
-    ENSEMBLE: "ensemble (seasonal naive, ETS, STL + ETS)",
+    MONTH_PROFILE: "month profile (position in month + ETS)",
+    ENSEMBLE: "ensemble (average of the other models)",
     MEAN: "historical mean",
 }
 MIN_HISTORY = 3  # periods: below this no model is fitted
 _ETS_MIN = 8  # periods: a damped trend has 5 parameters to estimate
+# Seven calendar coefficients and a damped ETS: half a year of weeks, so that every
+# position has been seen in about six months.
+_MONTH_PROFILE_MIN = 26
+MONTH_POSITIONS = (
+    "first two business days",
+    "to the 8th",
+    "9th to 15th",
+    "16th to 22nd",
+    "23rd to before the last two business days",
+    "last two business days",
+)
+"""The positions in the month of :func:`calendar_features` (business days, weekends are
+not counted): when rent, loan repayments, net-30 receipts, tax returns, card payoffs and a
+month-end payroll land."""
+_MONDAY = np.datetime64("1970-01-05", "D")  # week 0 of the alternate-week sign
 
 
 class ModelUnavailable(ForecastError):
@@ -74,9 +100,45 @@ def min_history(model: str, freq: Frequency) -> int:
         SEASONAL_NAIVE: m + 2,
         ETS: _ETS_MIN,
         STL_ETS: 2 * m + 1,
+        MONTH_PROFILE: _MONTH_PROFILE_MIN,
         ENSEMBLE: m + 2,  # seasonal naive and ETS at least
         MEAN: MIN_HISTORY,
     }[model]
+
+
+def models_for(freq: Frequency) -> tuple[str, ...]:
+    """The models that apply at ``freq`` (the month profile is a model of weeks: a month
+    holds every position of itself)."""
+    return tuple(m for m in MODELS if m != MONTH_PROFILE or freq.name == WEEKLY)
+
+
+def calendar_features(first_week: dt.date, weeks: int) -> np.ndarray:
+    """``(weeks, 7)`` regressors of the weeks starting on Monday ``first_week``: columns
+    0-5 count the week's business days (Monday to Friday) in each of
+    :data:`MONTH_POSITIONS` of their own month; column 6 is +1 / -1 on alternate weeks
+    (a biweekly payroll's sign)."""
+    start = np.datetime64(first_week, "D")
+    if (start - _MONDAY).astype(np.int64) % 7:
+        raise ForecastError(f"calendar_features: {first_week} is not a Monday")
+    days = start + np.arange(weeks * 7)
+    business = np.is_busday(days)
+    month = days.astype("datetime64[M]")
+    first = month.astype("datetime64[D]")
+    after = (month + 1).astype("datetime64[D]")
+    before = np.busday_count(first, days)  # business days of the month before this day
+    left = np.busday_count(days + 1, after)  # and after it
+    dom = (days - first).astype(np.int64) + 1
+    position = np.select(
+        [before < 2, left < 2, dom <= 8, dom <= 15, dom <= 22],
+        [0, 5, 1, 2, 3],
+        default=4,
+    )
+    counts = np.zeros((weeks, len(MONTH_POSITIONS)))
+    week = np.arange(weeks * 7) // 7
+    np.add.at(counts, (week[business], position[business]), 1.0)
+    index = (start - _MONDAY).astype(np.int64) // 7 + np.arange(weeks)
+    sign = np.where(index % 2 == 0, 1.0, -1.0)
+    return np.column_stack([counts, sign])
 
 
 def _ets_seasonal(n: int, freq: Frequency) -> bool:
@@ -90,12 +152,18 @@ def forecast_model(
     horizon: int,
     paths: int,
     rng: np.random.Generator,
+    first_period: dt.date | None = None,
 ) -> ModelForecast:
     """``model``'s forecast of the ``horizon`` flows after ``history`` (1-D, finite), with
-    ``paths`` sample paths drawn from ``rng`` (0: point forecast only). Raises
+    ``paths`` sample paths drawn from ``rng`` (0: point forecast only). ``first_period`` is
+    the start of the history's first period (the month profile needs the calendar). Raises
     :class:`ModelUnavailable`."""
     y = np.asarray(history, dtype=np.float64)
     n = len(y)
+    if model not in models_for(freq):
+        raise ModelUnavailable(f"{LABELS.get(model, model)} is not a {freq.name} model")
+    if model == MONTH_PROFILE and first_period is None:
+        raise ModelUnavailable("needs the calendar dates of the history")
     need = min_history(model, freq)
     if n < need:
         raise ModelUnavailable(f"needs {freq.label(need)} of history, has {freq.label(n)}")
@@ -109,7 +177,7 @@ def forecast_model(
             model, point, np.repeat(point[:, None], paths, axis=1), "constant history"
         )
     if model == ENSEMBLE:
-        return _ensemble(y, freq, horizon, paths, rng)
+        return _ensemble(y, freq, horizon, paths, rng, first_period)
     z = y / scale
     if model == SEASONAL_NAIVE:
         point, sims = _seasonal_naive(z, freq.season, horizon, paths, rng)
@@ -119,6 +187,8 @@ def forecast_model(
         point, sims = _ets(z, horizon, paths, rng, freq.season if _ets_seasonal(n, freq) else 0)
     elif model == STL_ETS:
         point, sims = _stl_ets(z, freq.season, horizon, paths, rng)
+    elif model == MONTH_PROFILE and first_period is not None:
+        point, sims = _month_profile(z, first_period, horizon, paths, rng)
     else:
         raise ForecastError(f"unknown forecast model {model!r}; use one of {MODELS}")
     point, sims = point * scale, sims * scale
@@ -214,15 +284,35 @@ def _stl_ets(
     return point, sims
 
 
+def _month_profile(
+    z: np.ndarray, first_week: dt.date, horizon: int, paths: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(z)
+    x = calendar_features(first_week, n + horizon)
+    # least squares (minimum norm when a short history leaves a position unseen)
+    beta = np.linalg.lstsq(x[:n], z, rcond=None)[0]
+    calendar = x @ beta
+    result = _fit_ets(z - calendar[:n], 0)
+    ahead = calendar[n:]
+    point = np.asarray(result.forecast(horizon), dtype=np.float64) + ahead
+    sims = _simulate(result, horizon, paths, rng) + ahead[:, None]
+    return point, sims
+
+
 def _ensemble(
-    y: np.ndarray, freq: Frequency, horizon: int, paths: int, rng: np.random.Generator
+    y: np.ndarray,
+    freq: Frequency,
+    horizon: int,
+    paths: int,
+    rng: np.random.Generator,
+    first_period: dt.date | None,
 ) -> ModelForecast:
     fits = []
     for member in ENSEMBLE_MEMBERS:
-        if len(y) < min_history(member, freq):
+        if member not in models_for(freq) or len(y) < min_history(member, freq):
             continue
         try:
-            fits.append(forecast_model(member, y, freq, horizon, paths, rng))
+            fits.append(forecast_model(member, y, freq, horizon, paths, rng, first_period))
         except ModelUnavailable:
             continue  # the members that could be fitted carry the average
     return combine(fits, paths)

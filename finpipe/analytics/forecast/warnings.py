@@ -2,9 +2,15 @@
 
 * ``cash_negative`` (critical): book cash is already below zero; the other two are moot.
 * ``balance_may_cross_zero``: the lower bound of the chosen model's balance interval (80 %
-  by default, :class:`ForecastConfig.warning_band`) falls below zero within the horizon;
-  the warning names the first week or month it does. Critical when the point forecast
-  itself goes below zero within the horizon, high otherwise. One per frequency.
+  by default, :class:`ForecastConfig.warning_band`) falls below zero within the horizon and
+  stays there the period after; the warning names the first week or month it does.
+  Critical when the point forecast itself goes below zero within the horizon, high
+  otherwise. One per frequency. A bound that dips under zero for a single period and comes
+  back (a month-end payroll week, a seasonal trough) is a lower-decile path touching zero
+  once, which an overdraft buffer or a timed payment absorbs; a cash shortfall worth a
+  warning lasts. Each frequency checks 12-13 bounds, so without this a company with a thin
+  buffer was warned on noise (``bench_forecast.py``: a warning at a third of growing
+  companies' re-runs). A crossing at the horizon's last period waits for the next run.
 * ``runway_below_threshold``: cash / average monthly burn (the mean net outflow of the
   last ``burn_months`` complete months, fewer when the history is shorter) is under the
   threshold (6 months by default). Critical under half the threshold, high otherwise.
@@ -83,11 +89,12 @@ def zero_crossing(
     band: int = 80,
 ) -> dict[str, object] | None:
     """The warning that the chosen model's lower balance bound (``band`` %) goes below zero
-    within ``forecast`` (``analytics.cash_forecast`` rows of one model and frequency), or
-    None. Names the first period it does."""
+    within ``forecast`` (``analytics.cash_forecast`` rows of one model and frequency) and
+    stays below it the next period, or None. Names the first period it does."""
     rows = forecast.sort("step")
     lower = f"balance_lo{band}"
-    below = rows.filter(pl.col(lower) < 0)
+    negative = pl.col(lower) < 0
+    below = rows.filter(negative & negative.shift(-1).fill_null(False))
     if below.is_empty():
         return None
     first = below.row(0, named=True)

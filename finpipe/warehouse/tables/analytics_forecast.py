@@ -70,7 +70,7 @@ CASH_FORECAST = Table(
         col(
             "model",
             T,
-            "seasonal_naive | ets | stl_ets | ensemble | mean (see analytics.forecast_backtest)",
+            "seasonal_naive | ets | stl_ets | month_profile (weekly) | ensemble | mean (see analytics.forecast_backtest)",
             nullable=False,
         ),
         col("period", Kind.DATE, "first day of the forecast week or month", nullable=False),
@@ -95,7 +95,12 @@ FORECAST_BACKTEST = Table(
     columns=(
         company_id_column(),
         _FREQUENCY,
-        col("model", T, "seasonal_naive | ets | stl_ets | ensemble | mean", nullable=False),
+        col(
+            "model",
+            T,
+            "seasonal_naive | ets | stl_ets | month_profile (weekly) | ensemble | mean",
+            nullable=False,
+        ),
         col(
             "status",
             T,

@@ -1,30 +1,37 @@
-"""Model choice and intervals on synthetic monthly series (kept short: statsmodels fits
-are the slow part): a strongly seasonal series is won by a seasonal model over seasonal
-naive, white noise neither crashes nor picks the naive baseline, short histories fall back
-with their reason, and every interval is finite and ordered."""
+"""Model choice and intervals on synthetic series (kept short: statsmodels fits are the slow
+part): a strongly seasonal series is won by a seasonal model over seasonal naive, white
+noise neither crashes nor picks the naive baseline, short histories fall back with their
+reason, every interval is finite and ordered, a weekly series with a known month pattern is
+learnt by the month profile, and a single model displaces the ensemble only by winning
+every fold."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pytest
 
 from finpipe.analytics.forecast.backtest import (
     backtest_origins,
+    choose,
     mase,
     mase_scale,
     select_model,
 )
 from finpipe.analytics.forecast.build import forecast_bands, forecast_series
 from finpipe.analytics.forecast.checks import disordered_intervals, non_finite_rows
-from finpipe.analytics.forecast.config import FREQUENCY_SETTINGS, ForecastConfig
+from finpipe.analytics.forecast.config import FREQUENCY_SETTINGS, ForecastConfig, ForecastError
 from finpipe.analytics.forecast.models import (
     ENSEMBLE,
     ETS,
     MEAN,
+    MONTH_PROFILE,
     SEASONAL_NAIVE,
     STL_ETS,
     ModelForecast,
     ModelUnavailable,
+    calendar_features,
     combine,
     forecast_model,
 )
@@ -161,3 +168,74 @@ def test_the_checks_find_disordered_and_missing_figures() -> None:
     assert non_finite_rows(frame).height == 1
     floats = frame.cast(pl.Float64).with_columns(pl.lit(float("nan")).alias("flow_hi95"))
     assert non_finite_rows(floats).height == 3
+
+
+WEEKLY = FREQUENCY_SETTINGS["weekly"]
+
+
+def month_shaped_weeks(weeks: int, seed: int = 2) -> tuple[dt.date, np.ndarray]:
+    """Weekly flows of a business whose cash follows the month: 10,000.00 of takings every
+    business day, rent of 30,000.00 on each of the month's first two business days and
+    payroll of 50,000.00 on each of its last two, plus 2,000.00 of weekly noise."""
+    first = dt.date(2023, 1, 2)  # a Monday
+    days = np.datetime64(first, "D") + np.arange(weeks * 7)
+    month = days.astype("datetime64[M]")
+    start, end = month.astype("datetime64[D]"), (month + 1).astype("datetime64[D]")
+    before, after = np.busday_count(start, days), np.busday_count(days + 1, end)
+    daily = np.where(before < 2, -3_000_000, np.where(after < 2, -5_000_000, 1_000_000))
+    daily = np.where(np.is_busday(days), daily, 0)
+    noise = np.random.default_rng(seed).normal(0, 200_000, weeks)
+    return first, daily.reshape(weeks, 7).sum(axis=1) + noise
+
+
+def test_calendar_features_count_business_days_by_position_in_the_month() -> None:
+    # Mon 28 Sep 2026: the 28th is the third-last business day of September, the 29th and
+    # 30th its last two, Thu 1 and Fri 2 October the first two of October.
+    x = calendar_features(dt.date(2026, 9, 28), 6)
+    assert x[0].tolist() == [2, 0, 0, 0, 1, 2, 1]
+    assert x[1].tolist() == [0, 4, 1, 0, 0, 0, -1]  # 5-8 Oct to the 8th, 9 Oct after
+    assert (x[:, :6].sum(axis=1) == 5).all()  # every business day counted once
+    assert x[:, 6].tolist() == [1, -1, 1, -1, 1, -1]
+    with pytest.raises(ForecastError, match="not a Monday"):
+        calendar_features(dt.date(2026, 9, 29), 2)
+
+
+def test_the_month_profile_learns_a_known_month_pattern_and_wins_the_backtest() -> None:
+    first, y = month_shaped_weeks(130 + 13)
+    train, test = y[:130], y[130:]
+    rng = np.random.default_rng(0)
+    fc = forecast_model(MONTH_PROFILE, train, WEEKLY, 13, 200, rng, first)
+    # the rent and payroll weeks are forecast to within the noise; a weekly model without
+    # the calendar (ETS) and the 52-week-lagged naive are far off
+    assert np.abs(fc.point - test).max() < 1_000_000
+    ets = forecast_model(ETS, train, WEEKLY, 13, 0, rng)
+    naive = forecast_model(SEASONAL_NAIVE, train, WEEKLY, 13, 0, rng)
+    assert mase(test, fc.point, 1.0) < 0.2 * mase(test, ets.point, 1.0)
+    assert mase(test, fc.point, 1.0) < 0.5 * mase(test, naive.point, 1.0)
+    assert fc.paths.shape == (13, 200) and np.isfinite(fc.paths).all()
+    sel = select_model(train, WEEKLY, rng, first)
+    assert sel.chosen == MONTH_PROFILE
+    assert sel.score(MONTH_PROFILE).mase < sel.score(SEASONAL_NAIVE).mase
+    # without dates the month profile cannot run, and it is not a monthly model
+    with pytest.raises(ModelUnavailable, match="calendar dates"):
+        forecast_model(MONTH_PROFILE, train, WEEKLY, 13, 0, rng)
+    with pytest.raises(ModelUnavailable, match="not a monthly model"):
+        forecast_model(MONTH_PROFILE, seasonal(36), MONTHLY, 12, 0, rng, dt.date(2023, 1, 1))
+    assert select_model(seasonal(36), MONTHLY, rng).score(MONTH_PROFILE) is None
+
+
+def test_a_single_model_displaces_the_ensemble_only_by_winning_every_fold() -> None:
+    errors = {
+        SEASONAL_NAIVE: [1.0, 1.0, 1.0],
+        ETS: [0.5, 0.6, 1.2],  # mean 0.77, below the ensemble's 0.8, but loses fold 3
+        ENSEMBLE: [0.8, 0.8, 0.8],
+    }
+    chosen, reason = choose(errors, 3)
+    assert chosen == ENSEMBLE
+    assert "beats it in 2 of 3 backtest folds" in reason
+    errors[ETS] = [0.7, 0.79, 0.75]  # wins every fold, by little
+    chosen, reason = choose(errors, 3)
+    assert chosen == ETS and "beats the ensemble in every one of the 3" in reason
+    # the ensemble with the lowest mean is chosen outright; without one, the lowest mean
+    assert choose({ETS: [0.9, 0.9], ENSEMBLE: [0.85, 0.95]}, 2)[0] == ENSEMBLE
+    assert choose({SEASONAL_NAIVE: [1.0, 0.9], ETS: [0.8, 1.0]}, 2)[0] == ETS

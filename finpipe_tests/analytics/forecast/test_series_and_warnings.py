@@ -140,6 +140,21 @@ def test_zero_crossing_names_the_first_week_the_lower_bound_is_negative() -> Non
     assert "turns negative in the week of 2026-12-14 (-500.00 USD)" in w["reason"]
 
 
+def test_a_lower_bound_below_zero_for_one_period_only_is_no_warning() -> None:
+    # a month-end payroll week: the band dips to -1,000.00 in week 4 and recovers
+    points = [800_000] * 13
+    lows = [300_000, 200_000, 100_000, -100_000, 150_000, -50_000, 100_000, *[90_000] * 5]
+    lows.append(-20_000)  # and the last week: nothing after it to confirm
+    frame = forecast_rows(points, lows)
+    assert zero_crossing("c1", "weekly", frame, 800_000, D(2026, 11, 1), None) is None
+    # two weeks running below zero is a warning, dated at the first of them
+    lows[8] = -10_000
+    lows[9] = -30_000
+    w = zero_crossing("c1", "weekly", forecast_rows(points, lows), 800_000, D(2026, 11, 1), None)
+    assert w is not None
+    assert (w["periods_ahead"], w["lower_balance"], w["severity"]) == (9, -10_000, "high")
+
+
 def test_no_crossing_no_warning_and_the_95_band_can_be_asked_for() -> None:
     points = [500_000] * 13
     assert (
