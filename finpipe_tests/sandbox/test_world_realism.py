@@ -194,14 +194,47 @@ def _local_created(docs: pl.DataFrame, companies: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_entry_times(world: Loaded) -> None:
-    """People key documents in office hours on weekdays of the company's own clock; the
-    unusual user at night or at the weekend; nothing is entered after the world ends."""
+    """People key documents in office hours on weekdays of the company's own clock (Xero's
+    bank-rule documents included: a person clicks OK on each); the unusual user at night or
+    at the weekend; QuickBooks' nightly bank-feed download adds its documents in one batch a
+    night at the company's stable time of Intuit's run (from about 22:00 Pacific); payroll
+    journals are posted in office hours; nothing is entered after the world ends."""
     docs = _local_created(world["documents"], world["companies"])
+    xero_rule = (pl.col("created_by") == "Bank feed rule") & (pl.col("provider") == "xero")
     people = docs.filter(
         ~pl.col("created_by").is_in(
             ["Bank feed rule", "Payroll sync", "Card processor sync", "Migration tool"]
         )
+        | xero_rule
     )
+    assert people.filter(xero_rule).height
+    end = world["companies"]["end_date"].max()
+    # QuickBooks auto-added documents: minutes after 22:00 Pacific, one batch a night
+    pacific = pl.col("created_at").dt.convert_time_zone("America/Los_Angeles")
+    feed = docs.filter(
+        (pl.col("created_by") == "Bank feed rule")
+        & (pl.col("provider") == "quickbooks")
+        & (pl.col("local").dt.date() < end)
+    ).with_columns(
+        ((pacific.dt.hour().cast(pl.Int64) * 60 + pacific.dt.minute() - 22 * 60) % 1440).alias(
+            "after"
+        ),
+        (pacific - pl.duration(hours=12)).dt.date().alias("night"),
+    )
+    assert feed.height
+    assert feed["after"].max() < 2 * 60 + 10
+    nights = feed.group_by("company_id", "night").agg(
+        pl.len().alias("n"),
+        (pl.col("created_at").max() - pl.col("created_at").min()).alias("span"),
+        pl.col("after").min().alias("start"),
+    )
+    assert (nights["span"].dt.total_seconds() <= 180).all()
+    assert nights["n"].max() >= 3  # batches, not one document a night
+    # each company's download comes at its own stable time (a few minutes' drift)
+    spread = nights.group_by("company_id").agg(pl.col("start").max() - pl.col("start").min())
+    assert (spread["start"] <= 6).all()
+    payroll = docs.filter(pl.col("created_by") == "Payroll sync")["local"].dt.hour()
+    assert ((payroll >= 8) & (payroll <= 18)).all()
     anomalies = world["truth_anomalies"].filter(pl.col("anomaly_type") == "off_hours_posting")
     odd = people.join(
         anomalies.select("company_id", "provider", "document_id"),
@@ -220,6 +253,5 @@ def test_entry_times(world: Loaded) -> None:
         assert night.all()
         assert set(odd["created_by"]).isdisjoint(set(usual["created_by"]))
     assert (docs["updated_at"] >= docs["created_at"]).all()
-    end = world["companies"]["end_date"].max()
     assert (docs["local"].dt.date() <= end).all()
     assert (docs["issue_date"] >= world["companies"]["start_date"].min()).all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from finpipe.analytics.anomalies.features import PAYMENT_TYPES
@@ -23,6 +24,10 @@ class RuleConfig:
     """Rule thresholds (amounts in minor units)."""
 
     duplicate_window_days: int = 5
+    # Petty purchases repeat at the same price (the same coffee, the same parcel rate), so
+    # payments under this amount are not tested for duplicates: audit duplicate-payment
+    # tests set such a floor, below it a repeat is routine and not worth a person's time.
+    duplicate_minimum: int = 100_00
     # Approval limits a company may use; a payment in [limit * (1 - split_band), limit) is
     # "just under" it. Override per deployment when the real limits are known.
     approval_limits: tuple[int, ...] = tuple(
@@ -47,6 +52,16 @@ class RuleConfig:
     # any hour (a quarter of it off hours) shows 0 of 20 once in 300 tries, and a company
     # has hundreds of vendor-and-type kinds.
     off_hours_rare_bound: float = 0.05
+    # Machine runs are not a person's postings: at least this many documents created within
+    # this many minutes of each other are one run (a bank-feed download, an integration
+    # sync: seconds apart; keying a form by hand takes over a minute) ...
+    off_hours_batch_size: int = 3
+    off_hours_batch_minutes: int = 2
+    # ... and so is a lone document created within this many minutes of the time of day at
+    # which at least this many of the company's runs started (runs are scheduled: a nightly
+    # download drifts by minutes, a person at 3 a.m. does not keep a timetable).
+    off_hours_schedule_minutes: int = 5
+    off_hours_schedule_runs: int = 10
     new_vendor_days: int = 30
     new_vendor_quantile: float = 0.99  # of the company's purchase amounts
     bank_change_window_days: int = 10
@@ -110,7 +125,11 @@ def duplicate_payments(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> 
     """Two or more payments to one vendor of the same amount within the window, or bills of
     one vendor with the same normalised number. Score 0.95 when the payments settle the same
     bill (it is then paid more than once), else 0.7."""
-    pays = _payments(tx).sort("issue_date", "document_id")
+    pays = (
+        _payments(tx)
+        .filter(pl.col("amount") >= scaled_threshold(config.duplicate_minimum, pl.col("currency")))
+        .sort("issue_date", "document_id")
+    )
     pays = pays.with_columns(
         (pl.col("issue_date").diff().over("contact_id", "amount").dt.total_days())
         .fill_null(10**6)
@@ -266,6 +285,67 @@ def _wilson_upper(share: pl.Expr, n: pl.Expr, z: float = 1.645) -> pl.Expr:
     return pl.when(n > 0).then((centre + spread) / (1 + z2 / n)).otherwise(1.0)
 
 
+def _machine_made(t: pl.DataFrame, config: RuleConfig) -> pl.Series:
+    """Whether each row of ``t`` (non-null ``entered_at``; ``clock`` the company's wall
+    clock) was created by a machine run rather than keyed by a person.
+
+    Bank-feed downloads and integration syncs create all the documents of one run within
+    seconds of each other; a person keying documents through the forms needs well over a
+    minute for each. So a document is machine-made where it is one of at least
+    ``off_hours_batch_size`` documents of the company (and provider) created within
+    ``off_hours_batch_minutes`` of each other. Runs are scheduled, so a run that happens to
+    create a single document does so at the company's usual run time: a lone document
+    created within ``off_hours_schedule_minutes`` of the time of day at which at least
+    ``off_hours_schedule_runs`` batches of the company started (or an hour either side:
+    summer time) is machine-made too. A person keying an expense at 3 a.m. is neither."""
+    if t.is_empty():
+        return pl.Series("machine", [], dtype=pl.Boolean)
+    keys = [c for c in ("company_id", "provider") if c in t.columns]
+    group = (
+        pl.concat_str([pl.col(c).cast(pl.String) for c in keys], separator="|").rank("dense")
+        if keys
+        else pl.lit(1)
+    )
+    frame = t.select(
+        group.cast(pl.Int64).alias("g"),
+        pl.col("entered_at").dt.replace_time_zone(None).cast(pl.Datetime("us")).cast(pl.Int64),
+        (pl.col("clock").dt.hour().cast(pl.Int64) * 60 + pl.col("clock").dt.minute()).alias("m"),
+    )
+    g = frame["g"].to_numpy()
+    ts = frame["entered_at"].to_numpy()
+    minute = frame["m"].to_numpy()
+    window = config.off_hours_batch_minutes * 60_000_000
+    # one sorted axis with the groups far apart, so a window never spans two groups
+    span = int(ts.max() - ts.min()) + 2 * window + 1
+    axis = (ts - ts.min()) + (g - 1) * span
+    order = np.argsort(axis, kind="stable")
+    srt = axis[order]
+    # every window [t, t + w] opened at a document and holding enough documents is a batch
+    end = np.searchsorted(srt, srt + window, side="right")
+    opens = (end - np.arange(len(srt))) >= config.off_hours_batch_size
+    cover = np.zeros(len(srt) + 1, dtype=np.int64)
+    np.add.at(cover, np.flatnonzero(opens), 1)
+    np.add.at(cover, end[opens], -1)
+    batch_sorted = np.cumsum(cover[:-1]) > 0
+    batch = np.empty(len(srt), dtype=bool)
+    batch[order] = batch_sorted
+    # a batch starts where the previous document of the group is not within the window
+    prev_gap = np.r_[np.inf, np.diff(srt).astype(np.float64)]
+    starts = order[batch_sorted & (prev_gap > window)]
+    # runs started per minute of the day, per group, summed over +-schedule minutes
+    n_groups = int(g.max())
+    runs = np.zeros((n_groups, 1440), dtype=np.int64)
+    np.add.at(runs, (g[starts] - 1, minute[starts]), 1)
+    reach = config.off_hours_schedule_minutes
+    near = sum(np.roll(runs, shift, axis=1) for shift in range(-reach, reach + 1))
+    # A run scheduled on another zone's clock (QuickBooks downloads on Pacific time) moves by
+    # an hour against the company's clock in the weeks when only one of the two zones is on
+    # summer time; an hour either side of the usual time counts as the usual time.
+    near = np.maximum(near, np.maximum(np.roll(near, 60, axis=1), np.roll(near, -60, axis=1)))
+    scheduled = near[g - 1, minute] >= config.off_hours_schedule_runs
+    return pl.Series("machine", batch | scheduled)
+
+
 def off_hours_postings(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.DataFrame:
     """Documents entered at night, at the weekend or on a holiday, on the company's own
     clock (``entered_local``; UTC where the zone is unknown), where that is rare for their
@@ -274,23 +354,27 @@ def off_hours_postings(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> 
     "Rare" is read off the company's own entries: among the other documents of the same
     type (or, failing that, the same type and contact) at most ``off_hours_usual_share``
     were entered off hours, over at least ``off_hours_min_history`` of them, and enough of
-    them that the rate's upper bound is within ``off_hours_rare_bound``. Documents that
-    bank-feed rules and integrations create at any hour are so not flagged; a person keying
-    a payment at 3 a.m. is. Where the posting user is known (``created_by``) the user's own
-    habit decides instead: entries of a user who often posts off hours (over
+    them that the rate's upper bound is within ``off_hours_rare_bound``. Documents created
+    by machine runs (a nightly bank-feed download, an integration sync: a batch created
+    within minutes, or a lone document at the company's scheduled run time; see
+    ``_machine_made``) are left out of both the flags and the history: QuickBooks does not
+    name the creating user, the timing does. A person keying a payment at 3 a.m. is
+    flagged. Where the posting user is known (``created_by``) the user's own habit decides
+    instead: entries of a user who often posts off hours (over
     ``off_hours_min_history`` of their other documents) are not flagged, any other user's
     are, a user with little history included."""
-    t = tx.filter(
-        pl.col("entered_at").is_not_null()
-        & pl.col("doc_type").is_in(
-            (*PAYMENT_TYPES, "customer_payment", "bill", "invoice", "journal", "transfer")
-        )
-    )
     # Office hours are the company's: 02:00 in Auckland is 13:00 UTC. Where the provider
     # gives no zone the UTC clock stands in.
-    t = t.with_columns(
+    t = tx.filter(pl.col("entered_at").is_not_null()).with_columns(
         pl.coalesce(pl.col("entered_local"), pl.col("entered_at").dt.replace_time_zone(None)).alias(
             "clock"
+        )
+    )
+    # Runs are told from all the company's documents (a download creates deposits and
+    # expenses alike); what runs create is neither flagged nor a person's habit.
+    t = t.filter(~_machine_made(t, config)).filter(
+        pl.col("doc_type").is_in(
+            (*PAYMENT_TYPES, "customer_payment", "bill", "invoice", "journal", "transfer")
         )
     )
     clock = pl.col("clock")

@@ -93,24 +93,63 @@ def assign(ctx: Ctx, edits: dict[str, np.ndarray]) -> DocRows:
     p = np.concatenate([np.zeros(int(in_qbo.sum()), np.int8), np.ones(int(in_xero.sum()), np.int8)])
     primary = p == primary_p[doc]
 
-    # Entry timestamps: people key documents on business days in office hours; syncs run
-    # at any hour; the unusual user posts at night or at the weekend. Days and hours are
-    # drawn on the company's local clock and turned into UTC instants at the end (a person
-    # in Auckland keys at 10:00 NZ time, 21:00 or 22:00 UTC the day before).
-    user = docs["user"][doc].astype(np.int64)
+    # Entry timestamps, drawn on the company's local clock and turned into UTC instants at
+    # the end (a person in Auckland keys at 10:00 NZ time, 21:00 or 22:00 UTC the day
+    # before). People key documents on business days in office hours; the unusual user
+    # posts at night or at the weekend. Automated documents come in *runs*: every document
+    # of one run is created seconds apart at the run's time.
+    # * QuickBooks bank feeds download once a night: Intuit's automatic updates "normally
+    #   begin around 10 pm PT" (QuickBooks Online help, "Use automatic and manual online
+    #   banking updates"), and auto-add bank rules create the matching transactions in that
+    #   download. Each company's download is at its own stable point of that nightly job
+    #   (drawn over its first hours), a few minutes later or earlier night to night.
+    # * Xero bank rules only *suggest* a transaction: a person reconciles the statement
+    #   line and clicks OK (Xero help, "Reconcile a statement line with a transaction
+    #   suggested by a bank rule"), so those documents are keyed in office hours on business
+    #   days like any other (the user name stays "Bank feed rule").
+    # * The payroll sync posts a pay run's journal when someone approves the run in the
+    #   payroll app (office hours); the card processor syncs daily at a company-specific
+    #   time of day (its settlement schedule, any hour).
+    user = docs["user"].astype(np.int64)[doc]
     k = len(doc)
+    cik = ci[doc].astype(np.int64)
+    country = company_countries(co.country[cik])
     entry = np.minimum(day[doc] + docs["entry_lag"][doc], cal.end)
-    human = user < bk.AUTOMATED_BASE
+    feed = user == bk.AUTOMATED_BASE + bk.BANK_FEED
+    human = (user < bk.AUTOMATED_BASE) | (feed & (p == 1))
     fwd = busday_add(entry, 0)
     entry = np.where(human, np.where(fwd <= cal.end, fwd, busday_on_or_before(entry)), entry)
-    hour_us = np.where(
-        human,
-        rng.integers(8 * US_PER_HOUR, 18 * US_PER_HOUR + US_PER_HOUR // 2, k),
-        rng.integers(0, 24 * US_PER_HOUR, k),
+    office = rng.integers(8 * US_PER_HOUR, 18 * US_PER_HOUR + US_PER_HOUR // 2, k)
+    run = ~human & (user != bk.AUTOMATED_BASE + bk.PAYROLL_SYNC)
+    # the last download within the world is the night before its last day (that night's
+    # would come after it ends); documents dated on the last day come in that one too
+    entry = np.where(run & feed & (p == 0), np.minimum(entry, cal.end - 1), entry)
+    # one run per (company, provider, integration, day)
+    run_key = ((cik * 2 + p) * 8 + (user - bk.AUTOMATED_BASE)) * 1_000_000 + entry
+    _, run_id, run_size = np.unique(
+        np.where(run, run_key, -1), return_inverse=True, return_counts=True
     )
+    n_runs = len(run_size)
+    # the run's place in the company's schedule (a stable time of day per company and
+    # integration) plus a few minutes' drift from night to night
+    slot = rng.integers(0, 24 * US_PER_HOUR, (co.n, 2, len(bk.AUTOMATED)))
+    slot[:, 0, bk.BANK_FEED] = 22 * US_PER_HOUR + rng.integers(0, 2 * US_PER_HOUR, co.n)
+    drift = rng.integers(0, 5 * 60_000_000, n_runs)
+    run_at = (
+        slot[cik, p, np.clip(user - bk.AUTOMATED_BASE, 0, len(bk.AUTOMATED) - 1)] + drift[run_id]
+    )
+    # documents of one run follow each other within seconds (1-20 s apart)
+    order = np.lexsort((rng.random(k), run_id))
+    gap = np.zeros(k, dtype=np.int64)
+    gap[order] = rng.integers(1_000_000, 20_000_000, k)
+    first = np.r_[True, run_id[order][1:] != run_id[order][:-1]]
+    gap[order[first]] = 0
+    within = np.empty(k, dtype=np.int64)
+    cum = np.cumsum(gap[order])
+    within[order] = cum - np.maximum.accumulate(np.where(first, cum, 0))
+    hour_us = np.where(human | ~run, office, run_at + within)
     # only the book-of-record copy was keyed by the unusual user
     user = np.where((user == bk.UNUSUAL_USER) & ~primary, 0, user)
-    human = user < bk.AUTOMATED_BASE
     odd = user == bk.UNUSUAL_USER
     saturday = entry + (5 - weekday(entry)) % 7
     weekend = odd & (rng.random(k) < 0.4) & (saturday <= cal.end)
@@ -123,8 +162,14 @@ def assign(ctx: Ctx, edits: dict[str, np.ndarray]) -> DocRows:
     mig_day = np.minimum(np.maximum(entry, cut[doc] - 7) + rng.integers(0, 4, k), cal.end)
     entry = np.where(mig, mig_day, entry)
     user = np.where(mig, bk.AUTOMATED_BASE + bk.MIGRATION, user)
-    country = company_countries(co.country[ci[doc]])
-    created = local_to_utc(entry.astype(np.int64) * US_PER_DAY + hour_us, country)
+    # the QuickBooks download runs on Pacific time whatever the company's own zone
+    qbo_feed = run & feed & (p == 0) & ~mig
+    clock = np.where(qbo_feed, "US", country)
+    wall = entry.astype(np.int64) * US_PER_DAY + hour_us
+    # a sync late on the world's last day is kept within it (QuickBooks downloads end the
+    # night before, see above)
+    wall = np.where(qbo_feed, wall, np.minimum(wall, (int(cal.end) + 1) * US_PER_DAY - 1))
+    created = local_to_utc(wall, clock)
 
     edit_day = edits["edit_day"][doc]
     # an abandoned QuickBooks file sees no edits keyed into Xero after the cutover

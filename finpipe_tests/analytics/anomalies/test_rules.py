@@ -224,6 +224,81 @@ def test_off_hours_entries_where_they_are_rare() -> None:
     assert flags["score"].to_list() == [0.95]
 
 
+def _expense_company(*extra: dict) -> pl.DataFrame:
+    """60 bill payments and 60 expenses keyed in office hours in March 2026, plus ``extra``
+    expenses (to vendor "Fuel")."""
+    weekdays = [x for x in range(2, 32) if dt.date(2026, 3, x).weekday() < 5]
+    office = [
+        {
+            "document_id": f"p{i}",
+            "issue_date": d(3, weekdays[i % 22]),
+            "amount": 10_000 + i,
+            "entered_at": at(3, weekdays[i % 22], 9 + i % 8, 7 * (i % 8)),
+        }
+        for i in range(60)
+    ]
+    keyed = [
+        {
+            "document_id": f"x{i}",
+            "doc_type": "expense",
+            "issue_date": d(3, weekdays[i % 22]),
+            "amount": 3_000 + i,
+            "entered_at": at(3, weekdays[i % 22], 10 + i % 6, 3 + 11 * (i % 5)),
+        }
+        for i in range(60)
+    ]
+    fuel = {"doc_type": "expense", "contact_id": "fuel", "contact_name": "Fuel"}
+    return transactions(*office, *keyed, *({**fuel, **row} for row in extra))
+
+
+def _night_expense(doc: str, day: int, hour: int, minute: int, second: int = 0) -> dict:
+    return {
+        "document_id": doc,
+        "number": doc.upper(),
+        "issue_date": d(3, day - 1),
+        "amount": 4_500,
+        "entered_at": at(3, day, hour, minute) + dt.timedelta(seconds=second),
+    }
+
+
+def test_a_night_batch_of_auto_added_expenses_is_not_flagged_a_lone_one_is() -> None:
+    # a nightly bank-feed download auto-adds four expenses within a minute at 02:10
+    batch = [_night_expense(f"feed{i}", 12, 2, 10, 15 * i) for i in range(4)]
+    # a person keys one expense at 03:40 another night
+    lone = _night_expense("late", 17, 3, 40)
+    flags = off_hours_postings(_expense_company(*batch, lone))
+    assert _flags(flags) == [
+        (
+            "late",
+            "expense LATE of 45.00 GBP entered Tue 2026-03-17 03:40 UTC; only 0.0% of 60 "
+            "other expenses were entered off hours",
+        )
+    ]
+    # one batch at 02:10 is no schedule: a lone expense at that time another night is flagged
+    lone = _night_expense("late", 17, 2, 10, 30)
+    assert [f[0] for f in _flags(off_hours_postings(_expense_company(*batch, lone)))] == ["late"]
+
+
+def test_a_lone_document_at_the_companys_run_time_is_machine_made() -> None:
+    # the download runs at about 02:10 every night; ten nights it adds a batch of three,
+    # one night a single expense (02:13), which is the same run, not a person
+    runs = [
+        _night_expense(f"r{day}_{i}", day, 2, 8 + day % 5, 20 * i)
+        for day in range(3, 13)
+        for i in range(3)
+    ]
+    single = _night_expense("single", 14, 2, 13)
+    assert off_hours_postings(_expense_company(*runs, single)).is_empty()
+    # with the schedule seen on fewer nights than required the single one is flagged
+    few = RuleConfig(off_hours_schedule_runs=11)
+    assert [f[0] for f in _flags(off_hours_postings(_expense_company(*runs, single), few))] == [
+        "single"
+    ]
+    # and an expense at 03:40, far from the run time, is flagged
+    late = _night_expense("late", 14, 3, 40)
+    assert [f[0] for f in _flags(off_hours_postings(_expense_company(*runs, late)))] == ["late"]
+
+
 def test_a_short_history_is_no_proof_that_off_hours_entries_are_rare() -> None:
     weekdays = [x for x in range(2, 32) if dt.date(2026, 3, x).weekday() < 5]
 
