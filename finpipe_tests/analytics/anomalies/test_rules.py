@@ -61,6 +61,23 @@ def test_duplicate_payments_same_vendor_and_amount_within_days() -> None:
     assert flags["related_document_ids"].to_list() == ["p1,p2", "p1,p2"]
 
 
+def test_petty_repeats_are_not_duplicates_and_the_floor_follows_the_currency() -> None:
+    """The same coffee twice is routine: payments under ``duplicate_minimum`` (100.00) are
+    not tested; at the floor they are, and a zero-decimal currency's floor is 100 units."""
+    twice = [
+        {"document_id": f"{k}{i}", "issue_date": d(3, 2 + i), "amount": amount, "currency": ccy}
+        for k, amount, ccy in (("c", 81_53, "GBP"), ("f", 100_00, "GBP"), ("j", 99, "JPY"))
+        for i in (0, 1)
+    ]
+    for row in twice:
+        row["contact_id"] = row["document_id"][0]
+    flagged = sorted(duplicate_payments(transactions(*twice))["document_id"].to_list())
+    assert flagged == ["f0", "f1"]
+    low_floor = RuleConfig(duplicate_minimum=50_00)
+    flagged = sorted(duplicate_payments(transactions(*twice), low_floor)["document_id"].to_list())
+    assert flagged == ["c0", "c1", "f0", "f1", "j0", "j1"]
+
+
 def test_duplicate_bills_by_normalised_number() -> None:
     tx = transactions(
         {
