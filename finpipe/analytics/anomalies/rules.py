@@ -25,8 +25,9 @@ class RuleConfig:
 
     duplicate_window_days: int = 5
     # Petty purchases repeat at the same price (the same coffee, the same parcel rate), so
-    # payments under this amount are not tested for duplicates: audit duplicate-payment
-    # tests set such a floor, below it a repeat is routine and not worth a person's time.
+    # payments under this amount are not tested for duplicates unless they settle a bill
+    # (a bill paid twice is a duplicate at any amount): audit duplicate-payment tests set
+    # such a floor, below it a repeat purchase is routine and not worth a person's time.
     duplicate_minimum: int = 100_00
     # Approval limits a company may use; a payment in [limit * (1 - split_band), limit) is
     # "just under" it. Override per deployment when the real limits are known.
@@ -127,7 +128,10 @@ def duplicate_payments(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> 
     bill (it is then paid more than once), else 0.7."""
     pays = (
         _payments(tx)
-        .filter(pl.col("amount") >= scaled_threshold(config.duplicate_minimum, pl.col("currency")))
+        .filter(
+            (pl.col("amount") >= scaled_threshold(config.duplicate_minimum, pl.col("currency")))
+            | pl.col("paid_document_id").is_not_null()
+        )
         .sort("issue_date", "document_id")
     )
     pays = pays.with_columns(
@@ -574,13 +578,14 @@ def new_vendor_large_payments(
         (0.7 + 0.3 * (1 - pl.col("age") / (config.new_vendor_days + 1))).alias("score")
     )
     reasons = [
-        f"{t.replace('_', ' ')} {label(num, doc)} of {money(a, c)} to {who}, first seen "
+        f"{t.replace('_', ' ')} {label(num, doc, day)} of {money(a, c)} to {who}, first seen "
         f"{first} ({age} day(s) before); above {config.new_vendor_quantile:.0%} of "
         f"established vendors' purchases ({money(int(cut), c)})"
-        for t, num, doc, a, c, who, first, age in hit.select(
+        for t, num, doc, day, a, c, who, first, age in hit.select(
             "doc_type",
             "number",
             "document_id",
+            "issue_date",
             "amount",
             "currency",
             "contact_name",
@@ -698,10 +703,18 @@ def unusual_users(tx: pl.DataFrame, config: RuleConfig = DEFAULT_RULES) -> pl.Da
         (pl.col("n") >= config.unusual_user_min_history) & (share <= config.unusual_user_share)
     ).with_columns(share.alias("share"), (0.9 - 10 * share).alias("score"))
     reasons = [
-        f"{label(num, doc)} ({money(a, c)}) posted to account {acct} by {user}, who posted "
-        f"{k} of its {n} other document(s)"
-        for num, doc, a, c, acct, user, k, n in hit.select(
-            "number", "document_id", "amount", "currency", "account_id", "created_by", "k", "n"
+        f"{label(num, doc, day)} ({money(a, c)}) posted to account {acct} by {user}, who "
+        f"posted {k} of its {n} other document(s)"
+        for num, doc, day, a, c, acct, user, k, n in hit.select(
+            "number",
+            "document_id",
+            "issue_date",
+            "amount",
+            "currency",
+            "account_id",
+            "created_by",
+            "k",
+            "n",
         ).iter_rows()
     ]
     return finish(hit.with_columns(pl.Series("reason", reasons)), "unusual_user", "rules")

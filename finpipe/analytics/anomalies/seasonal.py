@@ -429,11 +429,12 @@ def spike_flags(tx: pl.DataFrame, alerts: pl.DataFrame) -> pl.DataFrame:
     if hit.is_empty():
         return empty_flags()
     reasons = [
-        f"{label(num, doc)} ({money(a, c)} to {who or 'no contact'}) is one of {n} charges "
-        f"far above the account's usual {money(round(t), c)} behind a spike: {why}"
-        for num, doc, a, c, who, n, t, why in hit.select(
+        f"{label(num, doc, day)} ({money(a, c)} to {who or 'no contact'}) is one of {n} "
+        f"charges far above the account's usual {money(round(t), c)} behind a spike: {why}"
+        for num, doc, day, a, c, who, n, t, why in hit.select(
             "number",
             "document_id",
+            "issue_date",
             "amount",
             "currency",
             "contact_name",

@@ -63,19 +63,26 @@ def test_duplicate_payments_same_vendor_and_amount_within_days() -> None:
 
 def test_petty_repeats_are_not_duplicates_and_the_floor_follows_the_currency() -> None:
     """The same coffee twice is routine: payments under ``duplicate_minimum`` (100.00) are
-    not tested; at the floor they are, and a zero-decimal currency's floor is 100 units."""
+    not tested unless they settle a bill (a bill paid twice is a duplicate at any amount);
+    at the floor they are, and a zero-decimal currency's floor is 100 units."""
     twice = [
         {"document_id": f"{k}{i}", "issue_date": d(3, 2 + i), "amount": amount, "currency": ccy}
-        for k, amount, ccy in (("c", 81_53, "GBP"), ("f", 100_00, "GBP"), ("j", 99, "JPY"))
+        for k, amount, ccy in (
+            ("c", 81_53, "GBP"),
+            ("f", 100_00, "GBP"),
+            ("j", 99, "JPY"),
+            ("b", 45_00, "GBP"),
+        )
         for i in (0, 1)
     ]
     for row in twice:
         row["contact_id"] = row["document_id"][0]
+        row["paid_document_id"] = "bill-1" if row["contact_id"] == "b" else None
     flagged = sorted(duplicate_payments(transactions(*twice))["document_id"].to_list())
-    assert flagged == ["f0", "f1"]
+    assert flagged == ["b0", "b1", "f0", "f1"]
     low_floor = RuleConfig(duplicate_minimum=50_00)
     flagged = sorted(duplicate_payments(transactions(*twice), low_floor)["document_id"].to_list())
-    assert flagged == ["c0", "c1", "f0", "f1", "j0", "j1"]
+    assert flagged == ["b0", "b1", "c0", "c1", "f0", "f1", "j0", "j1"]
 
 
 def test_duplicate_bills_by_normalised_number() -> None:
@@ -654,8 +661,8 @@ def test_unusual_user_for_an_account_needs_posting_users() -> None:
     assert _flags(flags) == [
         (
             "odd",
-            "#odd (50.00 GBP) posted to account 6400 by Eve, who posted 0 of its 30 other "
-            "document(s)",
+            "dated 2026-02-01 (50.00 GBP) posted to account 6400 by Eve, who posted 0 of its "
+            "30 other document(s)",
         )
     ]
     assert unusual_users(tx.with_columns(pl.lit(None, pl.String).alias("created_by"))).is_empty()
