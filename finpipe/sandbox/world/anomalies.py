@@ -12,8 +12,9 @@ recall can be measured and the rates checked on any world:
   professional-services vendor. Label: the expense.
 * ``off_hours_posting``: a payment or expense entered at night or on a weekend by a user
   who does not normally post. Label: the document.
-* ``new_vendor_large_payment``: a vendor created days before a large bill paid by wire.
-  Labels: the bill and the payment.
+* ``new_vendor_large_payment``: a vendor created days before a large bill paid by wire
+  (12-35 % of the month's revenue and at least 1.2-2x the company's 99th-percentile
+  purchase so far). Labels: the bill and the payment.
 * ``bank_details_changed``: a vendor's bank details change and a large payment to the new
   account follows within a week. Label: the payment.
 * ``benford_vendor``: one vendor per affected company whose invented bills spread over
@@ -523,6 +524,30 @@ def _round_amounts(ctx: Ctx, log: AnomalyLog) -> None:
     log.add("round_amount", np.arange(n), docs, vendor, ci, day, details)
 
 
+# A new vendor's first payment is "unusually large" when it tops nearly every purchase the
+# company made before: at least this multiple of its 99th-percentile purchase so far.
+LARGE_FIRST_PAYMENT = (1.2, 2.0)
+
+
+def _above_usual_purchases(
+    ctx: Ctx, rng: np.random.Generator, ci: np.ndarray, before: np.ndarray
+) -> np.ndarray:
+    """Per row, an amount (minor units, whole hundreds) of 1.2-2x the company's 99th
+    percentile home-currency bill or expense total before day ``before`` (0 without any)."""
+    docs = ctx.book.docs()
+    buy = np.isin(docs["doc_type"], (bk.BILL, bk.EXPENSE)) & (
+        docs["ccy"] == ctx.co.home_ccy[docs["ci"]]
+    )
+    doc_ci, day, total = docs["ci"][buy], docs["day"][buy], docs["total"][buy]
+    factor = rng.uniform(*LARGE_FIRST_PAYMENT, len(ci))
+    out = np.zeros(len(ci), dtype=np.int64)
+    for i in range(len(ci)):  # a few injections per world
+        past = total[(doc_ci == ci[i]) & (day < before[i])]
+        if len(past):
+            out[i] = int(np.ceil(np.quantile(past, 0.99) * factor[i] / 100) * 100)
+    return out
+
+
 def _new_vendor_large(ctx: Ctx, log: AnomalyLog) -> None:
     co, cal = ctx.co, ctx.cal
     rng = ctx.streams.get("anomaly_new_vendor")
@@ -553,6 +578,7 @@ def _new_vendor_large(ctx: Ctx, log: AnomalyLog) -> None:
     )
     bill_day = day_in_month(rng, cal, m)
     net = (np.rint(ctx.revenue[ci, m] * rng.uniform(0.12, 0.35, n) / 100) * 100).astype(np.int64)
+    net = np.maximum(net, _above_usual_purchases(ctx, rng, ci, bill_day))
     bills = _zero_tax_bills(ctx, rng, ci, bill_day, vendor, net, "Advance for services")
     pay_day = busday_add(bill_day, rng.integers(0, 4, n))
     keep = pay_day <= cal.end
