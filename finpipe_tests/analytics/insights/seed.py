@@ -184,6 +184,20 @@ CONTACT_ROWS = [
 ]
 
 
+def tamper(wh: Warehouse, insight_id: str, **changes: object) -> None:
+    """Overwrite columns of one stored insight, as someone editing the table by hand would
+    (the checker must then catch it)."""
+    from finpipe.analytics.insights.build import read_insights
+    from finpipe.warehouse.tables.analytics_insights import INSIGHTS
+
+    stored = read_insights(wh, CID)
+    rows = [
+        {**row, **changes} if row["insight_id"] == insight_id else row
+        for row in stored.iter_rows(named=True)
+    ]
+    wh.replace_partition(INSIGHTS, CID, pl.DataFrame(rows, schema=INSIGHTS.polars_schema()))
+
+
 def seed(wh: Warehouse, *, optional: bool = True) -> None:
     """Write the hand-built company; ``optional=False`` leaves anomaly, forecast and peer
     tables empty (a company those parts have not reached)."""

@@ -15,7 +15,6 @@ import pytest
 from finpipe.analytics.insights.build import (
     build_insights,
     company_facts,
-    read_insights,
     verify_stored,
     write_insights,
 )
@@ -27,9 +26,8 @@ from finpipe.analytics.insights.verify import RecipeError, run_recipe
 from finpipe.warehouse import Warehouse
 from finpipe.warehouse.tables.analytics_anomalies import ANOMALY_FLAGS
 from finpipe.warehouse.tables.analytics_financials import INCOME_STATEMENT
-from finpipe.warehouse.tables.analytics_insights import INSIGHTS
 from finpipe.warehouse.tables.ledger import DOCUMENTS
-from finpipe_tests.analytics.insights.seed import APR, CID, DOCUMENT_ROWS, document, frame
+from finpipe_tests.analytics.insights.seed import APR, CID, DOCUMENT_ROWS, document, frame, tamper
 
 GROWTH = "revenue_growth:revenue"
 CONCENTRATION = "concentration:customers"
@@ -51,15 +49,6 @@ def _insight(wh: Warehouse, insight_id: str) -> dict:
 
 def _verdict(wh: Warehouse, insight_id: str):
     return next(v for v in verify_stored(wh, CID) if v.insight_id == insight_id)
-
-
-def _tamper(wh: Warehouse, insight_id: str, **changes: object) -> None:
-    stored = read_insights(wh, CID)
-    rows = [
-        {**row, **changes} if row["insight_id"] == insight_id else row
-        for row in stored.iter_rows(named=True)
-    ]
-    wh.replace_partition(INSIGHTS, CID, pl.DataFrame(rows, schema=INSIGHTS.polars_schema()))
 
 
 # --- concentration ------------------------------------------------------------------------------
@@ -108,7 +97,7 @@ def test_a_wrong_share_is_caught(seeded: Warehouse) -> None:
     for number in facts:
         if number["key"] == "top3_share":
             number["value"] = 0.84  # the text still says 83 %: the stored fact is wrong
-    _tamper(seeded, CONCENTRATION, facts=json.dumps(facts))
+    tamper(seeded, CONCENTRATION, facts=json.dumps(facts))
     verdict = _verdict(seeded, CONCENTRATION)
     assert not verdict.verified
     assert [m["key"] for m in verdict.mismatches] == ["top3_share"]
@@ -117,7 +106,7 @@ def test_a_wrong_share_is_caught(seeded: Warehouse) -> None:
 
 def test_a_wrong_percentage_in_the_text_is_caught(seeded: Warehouse) -> None:
     row = _insight(seeded, CONCENTRATION)
-    _tamper(seeded, CONCENTRATION, text=row["text"].replace("bought 40 %", "bought 41 %"))
+    tamper(seeded, CONCENTRATION, text=row["text"].replace("bought 40 %", "bought 41 %"))
     verdict = _verdict(seeded, CONCENTRATION)
     assert not verdict.verified and verdict.stray == ["41"]
 
@@ -203,7 +192,7 @@ def test_a_wrong_revenue_is_caught(seeded: Warehouse) -> None:
     for number in facts:
         if number["key"] == "now":
             number["value"] = 18_500_001
-    _tamper(seeded, GROWTH, facts=json.dumps(facts))
+    tamper(seeded, GROWTH, facts=json.dumps(facts))
     verdict = _verdict(seeded, GROWTH)
     assert not verdict.verified
     assert [m["key"] for m in verdict.mismatches] == ["now"]

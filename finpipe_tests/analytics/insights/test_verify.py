@@ -17,9 +17,8 @@ from finpipe.analytics.insights.build import (
     write_insights,
 )
 from finpipe.warehouse import Warehouse
-from finpipe.warehouse.tables.analytics_insights import INSIGHTS
 from finpipe.warehouse.tables.ledger import DOCUMENTS
-from finpipe_tests.analytics.insights.seed import CID, DOCUMENT_ROWS, frame, seed
+from finpipe_tests.analytics.insights.seed import CID, DOCUMENT_ROWS, frame, seed, tamper
 
 COLLECTIONS = "collections:receivables"
 
@@ -52,20 +51,11 @@ def test_every_insight_verifies(warehouse: Warehouse) -> None:
     assert len(lines) == 3
 
 
-def _tamper(wh: Warehouse, insight_id: str, **changes: object) -> None:
-    stored = read_insights(wh, CID)
-    rows = [
-        {**row, **changes} if row["insight_id"] == insight_id else row
-        for row in stored.iter_rows(named=True)
-    ]
-    wh.replace_partition(INSIGHTS, CID, pl.DataFrame(rows, schema=INSIGHTS.polars_schema()))
-
-
 def test_a_wrong_number_in_the_text_is_caught(seeded: Warehouse) -> None:
     duck = seeded
     stored = _written(duck)
     text = stored.filter(pl.col("insight_id") == COLLECTIONS).item(0, "text")
-    _tamper(duck, COLLECTIONS, text=text.replace("to 52 days", "to 53 days"))
+    tamper(duck, COLLECTIONS, text=text.replace("to 52 days", "to 53 days"))
     verdict = _verdict(duck, COLLECTIONS)
     assert not verdict.verified
     assert verdict.stray == ["53"]
@@ -82,7 +72,7 @@ def test_a_wrong_stored_fact_is_caught(seeded: Warehouse) -> None:
     for number in facts:
         if number["key"] == "customer_1_amount":
             number["value"] = 1_240_001
-    _tamper(duck, COLLECTIONS, facts=json.dumps(facts))
+    tamper(duck, COLLECTIONS, facts=json.dumps(facts))
     verdict = _verdict(duck, COLLECTIONS)
     assert not verdict.verified
     assert verdict.mismatches == [
@@ -100,7 +90,7 @@ def test_a_number_invented_in_the_text_is_caught(seeded: Warehouse) -> None:
     duck = seeded
     stored = _written(duck)
     text = stored.filter(pl.col("insight_id") == "runway:runway_months").item(0, "text")
-    _tamper(duck, "runway:runway_months", text=text + " About 12 suppliers wait.")
+    tamper(duck, "runway:runway_months", text=text + " About 12 suppliers wait.")
     verdict = _verdict(duck, "runway:runway_months")
     assert (verdict.verified, verdict.mismatches, verdict.stray) == (False, [], ["12"])
 
