@@ -139,10 +139,13 @@ def test_new_vendor_and_bank_change(medium_world: Loaded) -> None:
         .join(docs.filter(pl.col("doc_type") == "bill_payment"), on=[*key, "contact_id"])
         .filter(pl.col("issue_date") < pl.col("bank_details_changed_at").dt.date())
         .group_by(*key, "contact_id")
-        .len()
+        .agg(pl.len(), pl.col("total").max().alias("largest"))
     )
     assert earlier.height == changed.select(*key, "contact_id_right").unique().height
     assert earlier["len"].min() >= 3
+    # ...and the redirected payment is larger than any it received before
+    paid = changed.join(earlier, left_on=[*key, "contact_id_right"], right_on=[*key, "contact_id"])
+    assert (paid["total"] >= 1.2 * paid["largest"]).all()
 
 
 def _leading_digit(values: pl.Series) -> pl.Series:

@@ -15,8 +15,9 @@ recall can be measured and the rates checked on any world:
 * ``new_vendor_large_payment``: a vendor created days before a large bill paid by wire
   (12-35 % of the month's revenue and at least 1.2-2x the company's 99th-percentile
   purchase so far). Labels: the bill and the payment.
-* ``bank_details_changed``: a vendor's bank details change and a large payment to the new
-  account follows within a week. Label: the payment.
+* ``bank_details_changed``: an established vendor's bank details change and a large payment
+  (above 1.2-2x any earlier one to it) to the new account follows within a week. Label: the
+  payment.
 * ``benford_vendor``: one vendor per affected company whose invented bills spread over
   two orders of magnitude, like a genuine vendor's, but whose totals all start with a digit
   5-9 (Benford's law broken). Labels: every bill of that vendor.
@@ -170,6 +171,10 @@ def _home_bill_vendor(
 # A payment-redirection fraud impersonates a supplier the company already pays regularly
 # (the fraudster needs real invoices to copy and a payee nobody questions).
 ESTABLISHED_PAYMENTS = 3
+# "Unusually large" payments (a new vendor's first, a redirected one) are drawn at this
+# multiple of what the company usually pays: its 99th-percentile purchase so far, or the
+# vendor's largest earlier payment.
+LARGE_MULTIPLE = (1.2, 2.0)
 
 
 def _established_vendor(
@@ -201,6 +206,24 @@ def _established_vendor(
         ready = mine[counts >= ESTABLISHED_PAYMENTS]
         if len(ready):
             out[i] = ready[rng.integers(len(ready))]
+    return out
+
+
+def _above_vendor_payments(
+    ctx: Ctx, rng: np.random.Generator, vendor: np.ndarray, before: np.ndarray
+) -> np.ndarray:
+    """Per row, an amount (minor units, whole hundreds) of 1.2-2x the largest bill payment
+    to ``vendor`` before day ``before``: the redirected payment is the large one the
+    fraudster asks for, not a routine instalment (0 without earlier payments)."""
+    docs = ctx.book.docs()
+    paid = (docs["doc_type"] == bk.BILL_PAYMENT) & (docs["status"] == bk.POSTED)
+    contact, day, total = docs["contact"][paid], docs["day"][paid], docs["total"][paid]
+    factor = rng.uniform(*LARGE_MULTIPLE, len(vendor))
+    out = np.zeros(len(vendor), dtype=np.int64)
+    for i in range(len(vendor)):  # a few injections per world
+        past = total[(contact == vendor[i]) & (day < before[i])]
+        if len(past):
+            out[i] = int(np.ceil(past.max() * factor[i] / 100) * 100)
     return out
 
 
@@ -524,11 +547,6 @@ def _round_amounts(ctx: Ctx, log: AnomalyLog) -> None:
     log.add("round_amount", np.arange(n), docs, vendor, ci, day, details)
 
 
-# A new vendor's first payment is "unusually large" when it tops nearly every purchase the
-# company made before: at least this multiple of its 99th-percentile purchase so far.
-LARGE_FIRST_PAYMENT = (1.2, 2.0)
-
-
 def _above_usual_purchases(
     ctx: Ctx, rng: np.random.Generator, ci: np.ndarray, before: np.ndarray
 ) -> np.ndarray:
@@ -539,7 +557,7 @@ def _above_usual_purchases(
         docs["ccy"] == ctx.co.home_ccy[docs["ci"]]
     )
     doc_ci, day, total = docs["ci"][buy], docs["day"][buy], docs["total"][buy]
-    factor = rng.uniform(*LARGE_FIRST_PAYMENT, len(ci))
+    factor = rng.uniform(*LARGE_MULTIPLE, len(ci))
     out = np.zeros(len(ci), dtype=np.int64)
     for i in range(len(ci)):  # a few injections per world
         past = total[(doc_ci == ci[i]) & (day < before[i])]
@@ -646,6 +664,7 @@ def _bank_change(ctx: Ctx, log: AnomalyLog) -> None:
         pl.Series("bank_changed_day", changed),
     )
     net = (np.rint(ctx.revenue[ci, m] * rng.uniform(0.08, 0.25, n) / 100) * 100).astype(np.int64)
+    net = np.maximum(net, _above_vendor_payments(ctx, rng, vendor, change_day))
     bill_day = np.maximum(change_day - rng.integers(0, 10, n), cal.start)
     bills = _zero_tax_bills(ctx, rng, ci, bill_day, vendor, net, "Urgent order")
     pay_day = busday_add(change_day, rng.integers(1, 6, n))
