@@ -51,7 +51,6 @@ statements_job = dg.define_asset_job(
     name="import_statements",
     selection=dg.AssetSelection.groups("raw_statement")
     | dg.AssetSelection.keys(["ledger", "bank_accounts"], ["ledger", "bank_lines"]),
-    partitions_def=company_partitions,
     description="Import a company's dropped statement files and rebuild ledger.bank_lines / "
     "ledger.bank_accounts.",
 )

@@ -81,7 +81,7 @@ def record_synced(
 def run_info(context: dg.AssetExecutionContext, started_at: dt.datetime) -> RunInfo:
     """This run as the sync log keys it: id, trigger, started and (now) finished."""
     return RunInfo(
-        context.run_id, trigger_of(context.run.tags), started_at, dt.datetime.now(dt.UTC)
+        context.run.run_id, trigger_of(context.run.tags), started_at, dt.datetime.now(dt.UTC)
     )
 
 

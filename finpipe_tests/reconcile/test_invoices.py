@@ -336,8 +336,10 @@ def test_world_open_items_agree_with_the_world(world_frames) -> None:
     items = open_items(d, a, as_of=end)
     assert items.height > 500
     assert items.filter(pl.col("disagrees")).is_empty()
-    # the recomputed status is the world's own
-    assert items.filter(pl.col("status") != pl.col("provider_status")).is_empty()
+    # the recomputed status is the world's own; providers have no "overpaid": a bill paid
+    # twice (the world's duplicate-payment anomaly) is "paid" there and "overpaid" here
+    status = pl.col("status").replace({"overpaid": "paid"})
+    assert items.filter(status != pl.col("provider_status")).is_empty()
     result = match_payments(d, a, items)
     assert result.counts["books"] == a.height
     assert result.counts["reference"] == result.counts["amount"] == 0

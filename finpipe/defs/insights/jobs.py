@@ -16,12 +16,10 @@ import dagster as dg
 
 from finpipe.defs.insights.assets import NARRATIVES_KEY
 from finpipe.defs.insights.checks import INSIGHTS_KEY
-from finpipe.defs.partitions import company_partitions
 
 refresh_insights_job = dg.define_asset_job(
     name="refresh_insights",
     selection=dg.AssetSelection.assets(INSIGHTS_KEY, NARRATIVES_KEY),
-    partitions_def=company_partitions,
     description="Rebuild a company's ranked, verified insights (and narrative) from the "
     "warehouse as it is now, e.g. after build_marts refreshed the peer benchmarks they cite.",
 )
