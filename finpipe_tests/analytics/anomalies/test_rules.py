@@ -405,8 +405,9 @@ def test_without_the_company_clock_off_hours_are_judged_in_utc() -> None:
     assert off_hours_postings(tx).is_empty()
 
 
-def test_new_vendor_with_a_large_first_payment() -> None:
-    usual = [
+def _usual_bills() -> list[dict[str, object]]:
+    """60 bills of five established vendors, 500.00-559.00, spread over ten months."""
+    return [
         {
             "document_id": f"u{i}",
             "doc_type": "bill",
@@ -416,6 +417,10 @@ def test_new_vendor_with_a_large_first_payment() -> None:
         }
         for i in range(60)
     ]
+
+
+def test_new_vendor_with_a_large_first_payment() -> None:
+    usual = _usual_bills()
     tx = transactions(
         *usual,
         {
@@ -452,16 +457,7 @@ def test_new_vendor_with_a_large_first_payment() -> None:
 
 
 def test_a_vendor_new_only_to_one_provider_or_updated_long_ago_is_not_new() -> None:
-    usual = [
-        {
-            "document_id": f"u{i}",
-            "doc_type": "bill",
-            "issue_date": d(1 + i % 10, 1 + i % 27),
-            "amount": 50_000 + 100 * i,
-            "contact_id": f"v{i % 5}",
-        }
-        for i in range(60)
-    ]
+    usual = _usual_bills()
     big = {"doc_type": "bill", "issue_date": d(11, 3), "amount": 2_000_000}
     # a migration: the vendor billed for years in QuickBooks is re-created in Xero
     migrated = transactions(
@@ -495,16 +491,7 @@ def test_a_vendor_new_only_to_one_provider_or_updated_long_ago_is_not_new() -> N
 
 
 def test_a_vendor_created_in_the_first_weeks_of_the_books_is_new_where_dated() -> None:
-    usual = [
-        {
-            "document_id": f"u{i}",
-            "doc_type": "bill",
-            "issue_date": d(1 + i % 10, 1 + i % 27),
-            "amount": 50_000 + 100 * i,
-            "contact_id": f"v{i % 5}",
-        }
-        for i in range(60)
-    ]
+    usual = _usual_bills()
     # the books open on 1 January; the vendor is first billed on the 12th
     tx = transactions(
         *usual,
